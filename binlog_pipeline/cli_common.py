@@ -1,0 +1,66 @@
+"""Options every command shares: ``--config``, the common settings flags and ``--set KEY=VALUE``
+for any other setting. Turns them into :class:`Settings` or a clean non-zero exit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from binlog_pipeline import logs
+from binlog_pipeline.config import FIELDS, Settings, load_settings
+from binlog_pipeline.errors import ConfigError
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config file (env: BINLOG_PIPELINE_CONFIG).", show_default=False),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Any setting as KEY=VALUE (repeatable); see docs/configuration.md.", show_default=False),
+]
+BootstrapOption = Annotated[
+    str | None, typer.Option("--bootstrap-servers", help="Kafka bootstrap servers.", show_default=False)
+]
+PrefixOption = Annotated[
+    str | None, typer.Option("--topic-prefix", help="Topic prefix (default binlog).", show_default=False)
+]
+SourceUrlOption = Annotated[
+    str | None,
+    typer.Option("--source-url", help="mysql://user:password@host:port/ of the source.", show_default=False),
+]
+TargetUrlOption = Annotated[
+    str | None,
+    typer.Option("--target-url", help="mysql://user:password@host:port/ of the target.", show_default=False),
+]
+GroupOption = Annotated[
+    str | None, typer.Option("--group-id", help="Applier consumer group.", show_default=False)
+]
+LogFormatOption = Annotated[
+    str | None, typer.Option("--log-format", help="text or json.", show_default=False)
+]
+
+
+def build_settings(config: Path | None, sets: list[str] | None, **flags: Any) -> Settings:
+    """Load settings or exit 2 with the config error (key, origin, expectation)."""
+    merged = dict(flags)
+    for item in sets or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            fail(f"--set expects KEY=VALUE, got {item!r}")
+        if key not in FIELDS:
+            fail(f"--set: unknown setting {key!r}")
+        merged[key] = value
+    try:
+        settings = load_settings(config, flags=merged)
+    except ConfigError as exc:
+        fail(f"configuration error: {exc}")
+    logs.configure(settings.log_level, settings.log_format)
+    return settings
+
+
+def fail(message: str, code: int = 2) -> Any:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
