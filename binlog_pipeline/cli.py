@@ -28,7 +28,9 @@ app.add_typer(stack_app, name="stack")
 
 StateDir = Annotated[
     Path,
-    typer.Option("--state-dir", envvar="BINLOG_PIPELINE_STACK_DIR", help="Where the stack keeps state and logs."),
+    typer.Option(
+        "--state-dir", envvar="BINLOG_PIPELINE_STACK_DIR", help="Where the stack keeps state and logs."
+    ),
 ]
 ServiceArgs = Annotated[
     list[str] | None,
@@ -98,8 +100,10 @@ def stack_env(state_dir: StateDir = Path(".stack")) -> None:
 
 
 @stack_app.command("kill")
-def stack_kill(service: Annotated[str, typer.Argument(help="kafka, source or target")],
-               state_dir: StateDir = Path(".stack")) -> None:
+def stack_kill(
+    service: Annotated[str, typer.Argument(help="kafka, source or target")],
+    state_dir: StateDir = Path(".stack"),
+) -> None:
     """kill -9 one service (fault injection); `stack up` starts it again."""
     try:
         Stack(state_dir).kill(service)

@@ -14,11 +14,15 @@ from binlog_pipeline.errors import ConfigError
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="TOML config file (env: BINLOG_PIPELINE_CONFIG).", show_default=False),
+    typer.Option(
+        "--config", "-c", help="TOML config file (env: BINLOG_PIPELINE_CONFIG).", show_default=False
+    ),
 ]
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Any setting as KEY=VALUE (repeatable); see docs/configuration.md.", show_default=False),
+    typer.Option(
+        "--set", help="Any setting as KEY=VALUE (repeatable); see docs/configuration.md.", show_default=False
+    ),
 ]
 BootstrapOption = Annotated[
     str | None, typer.Option("--bootstrap-servers", help="Kafka bootstrap servers.", show_default=False)

@@ -216,9 +216,7 @@ def load_settings(
             continue
         key = name[len(ENV_PREFIX) :].lower()
         if key not in FIELDS:
-            raise ConfigError(
-                f"unknown environment variable {name}{_did_you_mean(key, env_var)}"
-            )
+            raise ConfigError(f"unknown environment variable {name}{_did_you_mean(key, env_var)}")
         values[key] = value
         origins[key] = f"environment variable {name}"
 
@@ -263,4 +261,3 @@ def _describe(exc: ValidationError, origins: Mapping[str, str]) -> str:
         # Values are never echoed: the origin says where to look, and a value may be a secret.
         lines.append(f"invalid {key} (from {origin}): {message}")
     return "; ".join(lines)
-

@@ -50,9 +50,15 @@ def ensure_jars() -> Path:
     with resources.as_file(pom) as pom_path:
         result = subprocess.run(
             [
-                "mvn", "-q", "-B", "-f", str(pom_path),
-                "dependency:copy-dependencies", "-DincludeScope=runtime",
-                f"-Dkafka.version={KAFKA_VERSION}", f"-DoutputDirectory={lib}",
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(pom_path),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-Dkafka.version={KAFKA_VERSION}",
+                f"-DoutputDirectory={lib}",
             ],
             capture_output=True,
             text=True,
@@ -122,13 +128,27 @@ class KafkaBroker:
             cluster_id = _run_java(classpath, ["kafka.tools.StorageTool", "random-uuid"]).strip()
             _run_java(
                 classpath,
-                ["kafka.tools.StorageTool", "format", "--standalone", "-g",
-                 "-t", cluster_id.splitlines()[-1], "-c", str(config)],
+                [
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--standalone",
+                    "-g",
+                    "-t",
+                    cluster_id.splitlines()[-1],
+                    "-c",
+                    str(config),
+                ],
             )
         argv = [
-            "java", "-Xms256m", "-Xmx1g", "-XX:+UseG1GC",
+            "java",
+            "-Xms256m",
+            "-Xmx1g",
+            "-XX:+UseG1GC",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-            "-cp", classpath, "kafka.Kafka", str(config),
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(config),
         ]
         return process.start_detached(argv, self.home / "stdout.log", cwd=self.home)
 
@@ -145,10 +165,13 @@ class KafkaBroker:
 
     def round_trip(self, timeout_s: float = 5.0) -> bool:
         from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-        from confluent_kafka.admin import AdminClient, NewTopic
+        from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
         topic = "_stack.healthcheck"
-        conf = {"bootstrap.servers": self.bootstrap, "socket.timeout.ms": 3000}
+        conf: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": self.bootstrap,
+            "socket.timeout.ms": 3000,
+        }
         try:
             admin = AdminClient(conf)
             if topic not in admin.list_topics(timeout=timeout_s).topics:

@@ -69,25 +69,42 @@ class MariaDBServer:
         as_root = ["--user=root"] if os.geteuid() == 0 else []
         if not (self.datadir / "mysql").exists():
             result = subprocess.run(
-                ["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}",
-                 "--auth-root-authentication-method=normal", "--skip-test-db", *as_root],
+                [
+                    "mariadb-install-db",
+                    "--no-defaults",
+                    f"--datadir={self.datadir}",
+                    "--auth-root-authentication-method=normal",
+                    "--skip-test-db",
+                    *as_root,
+                ],
                 capture_output=True,
                 text=True,
             )
             if result.returncode != 0:
                 raise StackError(f"mariadb-install-db for {self.name} failed:\n{result.stderr[-3000:]}")
         argv = [
-            "mariadbd", "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
-            "--bind-address=127.0.0.1", f"--socket={self.socket}",
-            f"--pid-file={self.home / 'mariadbd.pid'}", f"--log-error={self.log_path}",
-            f"--server-id={self.server_id}", "--skip-name-resolve",
-            "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
-            "--innodb-buffer-pool-size=256M", "--max-connections=300", *as_root,
+            "mariadbd",
+            "--no-defaults",
+            f"--datadir={self.datadir}",
+            f"--port={self.port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={self.socket}",
+            f"--pid-file={self.home / 'mariadbd.pid'}",
+            f"--log-error={self.log_path}",
+            f"--server-id={self.server_id}",
+            "--skip-name-resolve",
+            "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_general_ci",
+            "--innodb-buffer-pool-size=256M",
+            "--max-connections=300",
+            *as_root,
         ]
         if self.binlog:
             argv += [
-                f"--log-bin={self.datadir / 'mysql-bin'}", "--binlog-format=ROW",
-                "--binlog-row-image=FULL", "--binlog-row-metadata=FULL",
+                f"--log-bin={self.datadir / 'mysql-bin'}",
+                "--binlog-format=ROW",
+                "--binlog-row-image=FULL",
+                "--binlog-row-metadata=FULL",
             ]
         return process.start_detached(argv, self.home / "stdout.log")
 
@@ -114,7 +131,9 @@ class MariaDBServer:
                 ):
                     cur.execute(sql, (admin_password,))
                 cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
-                cur.execute(f"CREATE USER IF NOT EXISTS '{app_user}'@'127.0.0.1' IDENTIFIED BY %s", (app_password,))
+                cur.execute(
+                    f"CREATE USER IF NOT EXISTS '{app_user}'@'127.0.0.1' IDENTIFIED BY %s", (app_password,)
+                )
                 cur.execute(f"ALTER USER '{app_user}'@'127.0.0.1' IDENTIFIED BY %s", (app_password,))
                 cur.execute(f"GRANT {grants} ON *.* TO '{app_user}'@'127.0.0.1'")
         finally:

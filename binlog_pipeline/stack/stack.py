@@ -104,7 +104,9 @@ class Stack:
                 self._state.pids[name] = pid
                 self._save()
                 server.wait_ready(pid)
-                user, grants = (PRODUCER_USER, PRODUCER_GRANTS) if name == "source" else (APPLIER_USER, APPLIER_GRANTS)
+                user, grants = (
+                    (PRODUCER_USER, PRODUCER_GRANTS) if name == "source" else (APPLIER_USER, APPLIER_GRANTS)
+                )
                 server.create_users(
                     self._state.passwords[f"{name}_admin"], user, self._state.passwords[user], grants
                 )
@@ -146,7 +148,9 @@ class Stack:
     # --- connection details --------------------------------------------------------------------
     def _url(self, service: str, user: str, password_key: str) -> DatabaseUrl:
         if service not in self._state.ports:
-            raise StackError(f"the stack in {self.state_dir} was never started: run `binlog-pipeline stack up`")
+            raise StackError(
+                f"the stack in {self.state_dir} was never started: run `binlog-pipeline stack up`"
+            )
         return DatabaseUrl("127.0.0.1", self._state.ports[service], user, self._state.passwords[password_key])
 
     def env(self) -> dict[str, str]:

@@ -1,0 +1,3 @@
+from binlog_pipeline.cli import main
+
+main()

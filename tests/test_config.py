@@ -1,0 +1,183 @@
+"""Configuration: precedence file < env < flags, and every error path names key, origin and
+expectation without leaking a secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from binlog_pipeline.config import Settings, load_settings
+from binlog_pipeline.dburl import DatabaseUrl
+from binlog_pipeline.errors import ConfigError
+
+SECRET = "s3cr3t-p4ss"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pipeline.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_need_nothing() -> None:
+    """With no file, env or flags every setting has its documented default."""
+    settings = load_settings(env={})
+    assert settings.topic_prefix == "binlog"
+    assert settings.group_id == "binlog-applier"
+    assert settings.source_url is None
+    assert settings.effective_transactional_id() == "binlog-producer.binlog"
+
+
+def test_flag_beats_env_beats_file(tmp_path: Path) -> None:
+    """A key set in all three places takes the flag's value; env beats the file."""
+    config = write(tmp_path, 'topic_prefix = "from_file"\ngroup_id = "g_file"\nbatch_max_rows = 10\n')
+    env = {"BINLOG_PIPELINE_TOPIC_PREFIX": "from_env", "BINLOG_PIPELINE_GROUP_ID": "g_env"}
+    settings = load_settings(config, env=env, flags={"topic_prefix": "from_flag", "group_id": None})
+    assert settings.topic_prefix == "from_flag"
+    assert settings.group_id == "g_env"
+    assert settings.batch_max_rows == 10
+
+
+def test_config_file_from_env_variable(tmp_path: Path) -> None:
+    """BINLOG_PIPELINE_CONFIG names the file when --config is not given."""
+    config = write(tmp_path, 'bootstrap_servers = "kafka:9092"\n')
+    settings = load_settings(env={"BINLOG_PIPELINE_CONFIG": str(config)})
+    assert settings.bootstrap_servers == "kafka:9092"
+
+
+def test_env_values_are_typed_and_lists_split() -> None:
+    """Env strings become ints, lists (comma-separated) and mappings (k=v pairs)."""
+    env = {
+        "BINLOG_PIPELINE_BATCH_MAX_ROWS": "42",
+        "BINLOG_PIPELINE_INCLUDE_TABLES": "shop.*, crm.users",
+        "BINLOG_PIPELINE_ROUTES": "shop=shop_copy,crm.users=crm2.people",
+    }
+    settings = load_settings(env=env)
+    assert settings.batch_max_rows == 42
+    assert settings.include_tables == ["shop.*", "crm.users"]
+    assert settings.routes == {"shop": "shop_copy", "crm.users": "crm2.people"}
+
+
+def test_stack_variables_are_not_settings() -> None:
+    """BINLOG_PIPELINE_STACK_* belong to the local stack and are ignored by the loader."""
+    load_settings(env={"BINLOG_PIPELINE_STACK_SOURCE_ADMIN_URL": "mysql://root:x@h:1/"})
+
+
+def test_database_url_parsed_and_masked() -> None:
+    """A URL's parts are parsed; str() masks the password."""
+    settings = load_settings(env={"BINLOG_PIPELINE_SOURCE_URL": f"mysql://cdc:{SECRET}@db.local:3307/shop"})
+    url = settings.source_url
+    assert isinstance(url, DatabaseUrl)
+    assert (url.host, url.port, url.user, url.password, url.database) == (
+        "db.local",
+        3307,
+        "cdc",
+        SECRET,
+        "shop",
+    )
+    assert SECRET not in str(url) and SECRET not in repr(url) and SECRET not in repr(settings)
+    assert DatabaseUrl.parse(url.unmasked()) == url
+
+
+def test_url_with_escaped_password_and_tls() -> None:
+    """Percent-escaped passwords and ssl_* parameters round-trip."""
+    url = DatabaseUrl.parse("mysql://u:p%40ss%3Aw@h:3306/?ssl_ca=/etc/ca.pem")
+    assert url.password == "p@ss:w"
+    assert url.connect_kwargs()["ssl"] == {"ca": "/etc/ca.pem"}
+    assert DatabaseUrl.parse(url.unmasked()) == url
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"BINLOG_PIPELINE_SOURCE_URL": f"postgres://u:{SECRET}@h/"},
+            "invalid source_url (from environment variable BINLOG_PIPELINE_SOURCE_URL): expected a URL like mysql://",
+        ),
+        (
+            {"BINLOG_PIPELINE_TARGET_URL": f"mysql://u:{SECRET}@h:99999/"},
+            "invalid target_url (from environment variable BINLOG_PIPELINE_TARGET_URL): the URL's port",
+        ),
+        ({"BINLOG_PIPELINE_TARGET_URL": f"mysql://:{SECRET}@h/"}, "the URL has no user"),
+        ({"BINLOG_PIPELINE_SOURCE_URL": f"mysql://u:{SECRET}@h/?sslca=x"}, "unknown URL parameter(s) sslca"),
+        (
+            {"BINLOG_PIPELINE_BATCH_MAX_ROWS": "many"},
+            "invalid batch_max_rows (from environment variable BINLOG_PIPELINE_BATCH_MAX_ROWS): Input should be a valid integer",
+        ),
+        ({"BINLOG_PIPELINE_BATCH_MAX_ROWS": "0"}, "greater than or equal to 1"),
+        (
+            {"BINLOG_PIPELINE_TOPIC_PREFIX": "bad prefix!"},
+            "invalid topic_prefix (from environment variable BINLOG_PIPELINE_TOPIC_PREFIX): expected letters, digits",
+        ),
+        (
+            {"BINLOG_PIPELINE_START_POSITION": "yesterday"},
+            "invalid start_position (from environment variable BINLOG_PIPELINE_START_POSITION): expected 'end', 'earliest' or FILE:POS",
+        ),
+        (
+            {"BINLOG_PIPELINE_CHECKPOINT_TABLE": "nodot"},
+            "invalid checkpoint_table (from environment variable BINLOG_PIPELINE_CHECKPOINT_TABLE): expected database.table",
+        ),
+        (
+            {"BINLOG_PIPELINE_LOG_FORMAT": "xml"},
+            "invalid log_format (from environment variable BINLOG_PIPELINE_LOG_FORMAT): Input should be 'text' or 'json'",
+        ),
+        ({"BINLOG_PIPELINE_ROUTES": "nosep"}, "expected key=value pairs"),
+        (
+            {"BINLOG_PIPELINE_TOPIC_PREFX": "x"},
+            "unknown environment variable BINLOG_PIPELINE_TOPIC_PREFX (did you mean BINLOG_PIPELINE_TOPIC_PREFIX?)",
+        ),
+    ],
+)
+def test_env_errors_name_key_origin_expectation(env: dict[str, str], expected: str) -> None:
+    """Each invalid env value is reported with its key, its origin and what is expected; never the secret."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env=env)
+    assert expected in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+def test_file_errors(tmp_path: Path) -> None:
+    """A missing file, bad TOML, an unknown key and a bad value in the file each say so."""
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml", env={})
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_settings(write(tmp_path, "topic_prefix = \n"), env={})
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown setting 'grup_id' in config file .*pipeline.toml \(did you mean 'group_id'\?\)",
+    ):
+        load_settings(write(tmp_path, 'grup_id = "x"\n'), env={})
+    with pytest.raises(ConfigError, match=r"invalid txn_max_ms \(from config file .*pipeline.toml\)"):
+        load_settings(write(tmp_path, "txn_max_ms = -5\n"), env={})
+
+
+def test_flag_errors_name_the_flag() -> None:
+    """A bad flag value names the flag as its origin."""
+    with pytest.raises(ConfigError, match=r"invalid server_id \(from flag --server-id\)"):
+        load_settings(env={}, flags={"server_id": "0"})
+
+
+def test_require_says_how_to_set_a_missing_key() -> None:
+    """A missing required key names the file key, env variable and flag."""
+    with pytest.raises(
+        ConfigError, match=r"source_url is required: .* BINLOG_PIPELINE_SOURCE_URL or with --source-url"
+    ):
+        load_settings(env={}).require("source_url")
+
+
+def test_settings_are_frozen() -> None:
+    """Settings cannot change after start-up."""
+    settings = load_settings(env={})
+    with pytest.raises(ValidationError):
+        settings.topic_prefix = "x"  # type: ignore[misc]
+
+
+def test_librdkafka_passthrough(tmp_path: Path) -> None:
+    """The [kafka] table passes through; the pipeline's own overrides win."""
+    config = write(tmp_path, '[kafka]\n"security.protocol" = "SASL_SSL"\n"enable.idempotence" = "false"\n')
+    conf = load_settings(config, env={}).librdkafka(**{"enable.idempotence": True})
+    assert conf["security.protocol"] == "SASL_SSL"
+    assert conf["enable.idempotence"] is True
+    assert isinstance(Settings.model_fields["kafka"].description, str)
