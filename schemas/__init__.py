@@ -1,1 +1,20 @@
-"""placeholder"""
+"""The producer ↔ applier contract: column kinds and their Avro types, the change-event
+envelope, the schema-change record, and single-object encode/decode. Both sides import this
+package; neither imports the other."""
+
+from __future__ import annotations
+
+from schemas.codec import DecodeError, Decoded, SchemaStore, WriterSchema, encode
+from schemas.columns import ColumnKind, ColumnSpec
+from schemas.envelope import TableSchema
+
+__all__ = [
+    "ColumnKind",
+    "ColumnSpec",
+    "DecodeError",
+    "Decoded",
+    "SchemaStore",
+    "TableSchema",
+    "WriterSchema",
+    "encode",
+]

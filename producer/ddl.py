@@ -1,0 +1,86 @@
+"""Which tables a DDL statement affects, so its schema-change record goes into each of their
+topics. Not a SQL parser: it recognises the statement forms that change a table's definition
+(CREATE/ALTER/DROP/TRUNCATE/RENAME TABLE, CREATE/DROP INDEX) and their table names."""
+
+from __future__ import annotations
+
+import re
+
+_COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*\n|#[^\n]*\n", re.S)
+_NAME = r"(?:`(?:[^`]|``)+`|[\w$\u0080-\uffff]+)"
+_QUALIFIED = rf"({_NAME}(?:\s*\.\s*{_NAME})?)"
+_IF = r"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
+
+_SINGLE = [
+    re.compile(rf"^CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+{_IF}{_QUALIFIED}", re.I),
+    re.compile(rf"^ALTER\s+(?:ONLINE\s+)?(?:IGNORE\s+)?TABLE\s+{_IF}{_QUALIFIED}", re.I),
+    re.compile(rf"^TRUNCATE\s+(?:TABLE\s+)?{_QUALIFIED}", re.I),
+    re.compile(rf"^CREATE\s+(?:OR\s+REPLACE\s+)?(?:ONLINE\s+)?(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+{_IF}{_NAME}\s+(?:USING\s+\w+\s+)?ON\s+{_QUALIFIED}", re.I),
+    re.compile(rf"^DROP\s+INDEX\s+{_IF}{_NAME}\s+ON\s+{_QUALIFIED}", re.I),
+]
+_DROP = re.compile(rf"^DROP\s+TABLE\s+{_IF}(.+?)\s*(?:RESTRICT|CASCADE)?\s*;?\s*$", re.I | re.S)
+_RENAME = re.compile(r"^RENAME\s+TABLES?\s+(.+?)\s*;?\s*$", re.I | re.S)
+_ALTER_RENAME = re.compile(rf"\bRENAME\s+(?:TO\s+|AS\s+)?{_QUALIFIED}\s*(?:,|$)", re.I)
+_TEMPORARY = re.compile(r"^(?:CREATE|DROP)\s+TEMPORARY\s", re.I)
+
+
+def _unquote(name: str) -> str:
+    name = name.strip()
+    if name.startswith("`") and name.endswith("`"):
+        return name[1:-1].replace("``", "`")
+    return name
+
+
+def _split_qualified(text: str, default_db: str) -> tuple[str, str]:
+    parts = re.findall(_NAME, text)
+    if len(parts) == 2:
+        return _unquote(parts[0]), _unquote(parts[1])
+    return default_db, _unquote(parts[0])
+
+
+def strip_comments(statement: str) -> str:
+    return _COMMENT.sub(" ", statement + "\n").strip()
+
+
+def affected_tables(statement: str, default_db: str) -> list[tuple[str, str]]:
+    """The (database, table) pairs whose definition ``statement`` changes, in statement order;
+    empty for statements that change no table (BEGIN, GRANT, CREATE DATABASE, ...)."""
+    sql = strip_comments(statement)
+    if _TEMPORARY.match(sql):
+        return []  # temporary tables never reach a row-based binlog's row events
+    for pattern in _SINGLE:
+        match = pattern.match(sql)
+        if match:
+            tables = [_split_qualified(match.group(1), default_db)]
+            if sql[:5].upper() == "ALTER":
+                renamed = _ALTER_RENAME.search(sql[match.end() :])
+                if renamed:
+                    tables.append(_split_qualified(renamed.group(1), default_db))
+            return tables
+    match = _DROP.match(sql)
+    if match:
+        return [_split_qualified(part, default_db) for part in _split_list(match.group(1))]
+    match = _RENAME.match(sql)
+    if match:
+        tables = []
+        for pair in _split_list(match.group(1)):
+            old, new = re.split(r"\s+TO\s+", pair, maxsplit=1, flags=re.I)
+            tables += [_split_qualified(old, default_db), _split_qualified(new, default_db)]
+        return tables
+    return []
+
+
+def _split_list(text: str) -> list[str]:
+    """Split on commas outside backticks."""
+    parts, current, quoted = [], [], False
+    for char in text:
+        if char == "`":
+            quoted = not quoted
+        if char == "," and not quoted:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    if "".join(current).strip():
+        parts.append("".join(current).strip())
+    return parts

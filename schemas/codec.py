@@ -1,0 +1,154 @@
+"""Avro single-object encoding (0xC3 0x01 + 8-byte little-endian CRC-64-AVRO fingerprint of the
+writer schema's canonical form + the binary body), with schemas parsed once.
+
+:class:`SchemaStore` maps fingerprints to writer schemas; the producer fills it as it creates
+schemas and publishes each one to the schema topic, consumers fill it from that topic (see
+:mod:`schemas.registry`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import fastavro
+from fastavro.schema import to_parsing_canonical_form
+
+from schemas.columns import ColumnSpec
+
+MAGIC = b"\xc3\x01"
+_EMPTY = 0xC15D213AA4D7A795
+
+
+def _crc64_table() -> list[int]:
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (_EMPTY & -(fp & 1))
+        table.append(fp)
+    return table
+
+
+_TABLE = _crc64_table()
+
+
+def fingerprint(canonical: bytes) -> bytes:
+    """CRC-64-AVRO (Rabin) fingerprint, little-endian, as the single-object spec requires."""
+    fp = _EMPTY
+    for byte in canonical:
+        fp = (fp >> 8) ^ _TABLE[(fp ^ byte) & 0xFF]
+    return fp.to_bytes(8, "little")
+
+
+class DecodeError(Exception):
+    """A message could not be decoded (not single-object encoded, unknown schema, corrupt body)."""
+
+
+@dataclass(frozen=True)
+class WriterSchema:
+    """A parsed writer schema and what the contract says about it."""
+
+    schema_json: dict[str, Any]
+    kind: str  # "change" | "key" | "schema_change"
+    database: str = ""
+    table: str = ""
+    columns: tuple[ColumnSpec, ...] = ()
+    primary_key: tuple[str, ...] = ()
+    parsed: Any = field(default=None, compare=False, repr=False)
+    fingerprint: bytes = b""
+
+    @classmethod
+    def build(cls, schema_json: dict[str, Any], **attrs: Any) -> WriterSchema:
+        parsed = fastavro.parse_schema(schema_json, _write_hint=False)
+        canonical = to_parsing_canonical_form(parsed).encode()
+        return cls(schema_json, parsed=parsed, fingerprint=fingerprint(canonical), **attrs)
+
+    @property
+    def header(self) -> bytes:
+        return MAGIC + self.fingerprint
+
+    def to_json(self) -> str:
+        """What goes to the schema topic: the schema plus the contract's metadata."""
+        return json.dumps(
+            {
+                "kind": self.kind,
+                "database": self.database,
+                "table": self.table,
+                "primary_key": list(self.primary_key),
+                "schema": self.schema_json,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> WriterSchema:
+        doc = json.loads(text)
+        schema_json = doc["schema"]
+        columns: tuple[ColumnSpec, ...] = ()
+        if doc["kind"] in ("change", "key"):
+            row_fields = _row_fields(schema_json, doc["kind"])
+            columns = tuple(ColumnSpec.from_avro_field(f) for f in row_fields)
+        return cls.build(
+            schema_json,
+            kind=doc["kind"],
+            database=doc["database"],
+            table=doc["table"],
+            columns=columns,
+            primary_key=tuple(doc["primary_key"]),
+        )
+
+
+def _row_fields(schema_json: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    if kind == "key":
+        return list(schema_json["fields"])
+    before = next(f for f in schema_json["fields"] if f["name"] == "before")
+    return list(before["type"][1]["fields"])
+
+
+def encode(schema: WriterSchema, record: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    buffer.write(schema.header)
+    fastavro.schemaless_writer(buffer, schema.parsed, record)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Decoded:
+    schema: WriterSchema
+    record: dict[str, Any]
+
+
+class SchemaStore:
+    """Fingerprint → writer schema."""
+
+    def __init__(self) -> None:
+        self._by_fingerprint: dict[bytes, WriterSchema] = {}
+
+    def add(self, schema: WriterSchema) -> None:
+        self._by_fingerprint[schema.fingerprint] = schema
+
+    def __contains__(self, fp: bytes) -> bool:
+        return fp in self._by_fingerprint
+
+    def __len__(self) -> int:
+        return len(self._by_fingerprint)
+
+    @staticmethod
+    def fingerprint_of(data: bytes) -> bytes:
+        if len(data) < 10 or data[:2] != MAGIC:
+            raise DecodeError("not Avro single-object encoded (no 0xC3 0x01 header)")
+        return data[2:10]
+
+    def decode(self, data: bytes) -> Decoded:
+        fp = self.fingerprint_of(data)
+        schema = self._by_fingerprint.get(fp)
+        if schema is None:
+            raise DecodeError(f"unknown writer schema fingerprint {fp.hex()}")
+        try:
+            record = fastavro.schemaless_reader(io.BytesIO(data[10:]), schema.parsed, None)
+        except Exception as exc:  # fastavro raises many types on corrupt input
+            raise DecodeError(f"corrupt Avro body for schema {fp.hex()}: {exc}") from exc
+        return Decoded(schema, record)
