@@ -52,3 +52,5 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # python-mysql-replication logs every constructor argument at INFO; keep it to warnings.
+    logging.getLogger("pymysqlreplication").setLevel(max(logging.WARNING, root.level))

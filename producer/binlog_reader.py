@@ -84,7 +84,7 @@ class TableFilter:
 
     def __init__(self, include: list[str], exclude: list[str]) -> None:
         self._include = include
-        self._exclude = exclude + ["mysql.*", "information_schema.*", "performance_schema.*", "sys.*"]
+        self._exclude = [*exclude, "mysql.*", "information_schema.*", "performance_schema.*", "sys.*"]
         self._cache: dict[tuple[str, str], bool] = {}
 
     def __call__(self, database: str, table: str) -> bool:
@@ -127,8 +127,16 @@ class BinlogReader:
             # log_pos; the classic COM_BINLOG_DUMP by file and position works on MariaDB too.
             is_mariadb=False,
             only_events=[
-                RotateEvent, GtidEvent, MariadbGtidEvent, QueryEvent, XidEvent, TableMapEvent,
-                WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent, HeartbeatLogEvent,
+                RotateEvent,
+                GtidEvent,
+                MariadbGtidEvent,
+                QueryEvent,
+                XidEvent,
+                TableMapEvent,
+                WriteRowsEvent,
+                UpdateRowsEvent,
+                DeleteRowsEvent,
+                HeartbeatLogEvent,
             ],
         )
 
@@ -210,7 +218,9 @@ class BinlogReader:
             decoders.append(decoder)
         primary_key = tuple(c.name for c in columns if c.is_primary)
         schema = TableSchema(database, table, tuple(specs), primary_key)
-        log.info("captured table %s.%s", database, table, extra={"columns": len(specs), "primary_key": primary_key})
+        log.info(
+            "captured table %s.%s", database, table, extra={"columns": len(specs), "primary_key": primary_key}
+        )
         return CapturedTable(schema, RowImageDecoder(decoders))
 
     def _rows(self, event: Any, table: CapturedTable, op: str, first_row: int) -> Iterator[RowChange]:

@@ -15,7 +15,10 @@ _SINGLE = [
     re.compile(rf"^CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+{_IF}{_QUALIFIED}", re.I),
     re.compile(rf"^ALTER\s+(?:ONLINE\s+)?(?:IGNORE\s+)?TABLE\s+{_IF}{_QUALIFIED}", re.I),
     re.compile(rf"^TRUNCATE\s+(?:TABLE\s+)?{_QUALIFIED}", re.I),
-    re.compile(rf"^CREATE\s+(?:OR\s+REPLACE\s+)?(?:ONLINE\s+)?(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+{_IF}{_NAME}\s+(?:USING\s+\w+\s+)?ON\s+{_QUALIFIED}", re.I),
+    re.compile(
+        rf"^CREATE\s+(?:OR\s+REPLACE\s+)?(?:ONLINE\s+)?(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+{_IF}{_NAME}\s+(?:USING\s+\w+\s+)?ON\s+{_QUALIFIED}",
+        re.I,
+    ),
     re.compile(rf"^DROP\s+INDEX\s+{_IF}{_NAME}\s+ON\s+{_QUALIFIED}", re.I),
 ]
 _DROP = re.compile(rf"^DROP\s+TABLE\s+{_IF}(.+?)\s*(?:RESTRICT|CASCADE)?\s*;?\s*$", re.I | re.S)
@@ -72,7 +75,9 @@ def affected_tables(statement: str, default_db: str) -> list[tuple[str, str]]:
 
 def _split_list(text: str) -> list[str]:
     """Split on commas outside backticks."""
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in text:
         if char == "`":
             quoted = not quoted

@@ -34,7 +34,9 @@ class Checkpoint:
     gtid: str | None = None
     server_id: int = 0
     event_ts: int = 0  # source event time (seconds) of the last published change
-    defined_tables: frozenset[str] = field(default_factory=frozenset)  # tables whose first record was published
+    defined_tables: frozenset[str] = field(
+        default_factory=frozenset
+    )  # tables whose first record was published
 
     def to_json(self) -> bytes:
         doc: dict[str, Any] = {

@@ -4,7 +4,7 @@ package; neither imports the other."""
 
 from __future__ import annotations
 
-from schemas.codec import DecodeError, Decoded, SchemaStore, WriterSchema, encode
+from schemas.codec import Decoded, DecodeError, SchemaStore, WriterSchema, encode
 from schemas.columns import ColumnKind, ColumnSpec
 from schemas.envelope import TableSchema
 

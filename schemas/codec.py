@@ -151,4 +151,6 @@ class SchemaStore:
             record = fastavro.schemaless_reader(io.BytesIO(data[10:]), schema.parsed, None)
         except Exception as exc:  # fastavro raises many types on corrupt input
             raise DecodeError(f"corrupt Avro body for schema {fp.hex()}: {exc}") from exc
+        if not isinstance(record, dict):
+            raise DecodeError(f"schema {fp.hex()} does not describe a record")
         return Decoded(schema, record)

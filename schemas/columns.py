@@ -89,7 +89,12 @@ class ColumnSpec:
         name (else ``_c<index>``), with the MySQL details as ``mysql.*`` attributes."""
         avro_type: Any
         if self.kind is ColumnKind.DECIMAL:
-            avro_type = {"type": "bytes", "logicalType": "decimal", "precision": self.precision, "scale": self.scale}
+            avro_type = {
+                "type": "bytes",
+                "logicalType": "decimal",
+                "precision": self.precision,
+                "scale": self.scale,
+            }
         elif self.kind is ColumnKind.UINT64:
             avro_type = {"type": "bytes", "logicalType": "decimal", "precision": 20, "scale": 0}
         else:

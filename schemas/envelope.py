@@ -58,7 +58,11 @@ class TableSchema:
             "name": "Envelope",
             "namespace": f"binlog_pipeline.change.v{digest}",
             "fields": [
-                {"name": "before", "type": ["null", {"type": "record", "name": "Row", "fields": row_fields}], "default": None},
+                {
+                    "name": "before",
+                    "type": ["null", {"type": "record", "name": "Row", "fields": row_fields}],
+                    "default": None,
+                },
                 {"name": "after", "type": ["null", "Row"], "default": None},
                 {"name": "op", "type": "string"},
                 {"name": "source", "type": {"type": "record", "name": "Source", "fields": SOURCE_FIELDS}},
@@ -74,8 +78,12 @@ class TableSchema:
             ],
         }
         return WriterSchema.build(
-            schema, kind="change", database=self.database, table=self.table,
-            columns=self.columns, primary_key=self.primary_key,
+            schema,
+            kind="change",
+            database=self.database,
+            table=self.table,
+            columns=self.columns,
+            primary_key=self.primary_key,
         )
 
     def key_schema(self) -> WriterSchema | None:
@@ -87,10 +95,19 @@ class TableSchema:
         key_specs = tuple(self.columns[positions[name]] for name in self.primary_key)
         key_fields = [spec.avro_field(positions[spec.name]) for spec in key_specs]
         digest = _digest([self.database, self.table, key_fields])
-        schema = {"type": "record", "name": "Key", "namespace": f"binlog_pipeline.key.v{digest}", "fields": key_fields}
+        schema = {
+            "type": "record",
+            "name": "Key",
+            "namespace": f"binlog_pipeline.key.v{digest}",
+            "fields": key_fields,
+        }
         return WriterSchema.build(
-            schema, kind="key", database=self.database, table=self.table,
-            columns=key_specs, primary_key=self.primary_key,
+            schema,
+            kind="key",
+            database=self.database,
+            table=self.table,
+            columns=key_specs,
+            primary_key=self.primary_key,
         )
 
 

@@ -1,0 +1,224 @@
+"""The Kafka side of the producer: an idempotent, transactional producer whose every
+transaction ends with the checkpoint record — the only place the producer's position is written.
+
+Writer schemas go to the compacted schema topic inside the same transaction as their first use,
+so a read_committed consumer can always decode what it sees.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from binlog_pipeline.config import Settings
+from binlog_pipeline.errors import PermanentError, PipelineError, TransientError
+from producer.position import Checkpoint
+from schemas.codec import WriterSchema
+from schemas.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+_FENCED_CODES = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
+KAFKA_TIMEOUT_S = 30.0
+
+
+class ProducerFenced(PipelineError):
+    """A newer producer with the same transactional.id took over; this one must stop."""
+
+
+def classify(exc: KafkaException, doing: str) -> PipelineError:
+    """Turn a Kafka error into retry-or-stop, by librdkafka's flags and codes only."""
+    err: KafkaError = exc.args[0]
+    if err.code() in _FENCED_CODES:
+        return ProducerFenced(
+            f"fenced while {doing}: another producer with this transactional.id is running ({err.str()})"
+        )
+    if err.fatal():
+        return PermanentError(f"fatal Kafka error while {doing}: {err.str()}")
+    return TransientError(f"Kafka error while {doing}: {err.str()}")
+
+
+class TransactionalPublisher:
+    def __init__(self, settings: Settings, topics: TopicNames) -> None:
+        self._settings = settings
+        self._topics = topics
+        self._transactional_id = settings.effective_transactional_id()
+        self._producer = Producer(
+            settings.librdkafka(
+                **{
+                    "transactional.id": self._transactional_id,
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 5,
+                    "batch.num.messages": 10000,
+                    "compression.type": "lz4",
+                    "transaction.timeout.ms": 60000,
+                    "queue.buffering.max.kbytes": 131072,
+                }
+            )
+        )
+        self._admin = AdminClient(settings.librdkafka())
+        self._known_topics: set[str] = set()
+        self._published: set[bytes] = set()
+        self._pending: dict[bytes, WriterSchema] = {}
+        self.in_transaction = False
+        self.rows_in_transaction = 0
+        self.opened_at = 0.0
+        self.transactions_committed = 0
+
+    # --- set-up ----------------------------------------------------------------------------
+    def init(self) -> None:
+        """Fence older instances and finish their open transactions, then make the internal
+        topics. Must run before :meth:`read_checkpoint` so that the checkpoint read is final."""
+        try:
+            self._producer.init_transactions(KAFKA_TIMEOUT_S)
+            metadata = self._admin.list_topics(timeout=KAFKA_TIMEOUT_S)
+        except KafkaException as exc:
+            raise classify(exc, "initialising Kafka transactions") from exc
+        self._known_topics = set(metadata.topics)
+        self.ensure_topic(self._topics.checkpoints, compacted=True)
+        self.ensure_topic(self._topics.schemas, compacted=True)
+        self.ensure_topic(self._topics.schema_changes, retain_forever=True)
+
+    def ensure_topic(self, name: str, compacted: bool = False, retain_forever: bool = False) -> bool:
+        """Create ``name`` if absent; True when this call created it."""
+        if name in self._known_topics:
+            return False
+        config = {"cleanup.policy": "compact"} if compacted else {}
+        if retain_forever:
+            config["retention.ms"] = "-1"
+        partitions = 1 if (compacted or retain_forever) else self._settings.topic_partitions
+        replication = self._settings.topic_replication_factor or -1
+        futures = self._admin.create_topics([NewTopic(name, partitions, replication, config=config)])
+        try:
+            futures[name].result(KAFKA_TIMEOUT_S)
+            created = True
+            log.info("created topic %s", name, extra={"partitions": partitions})
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise PermanentError(
+                    f"cannot create topic {name}: {err.str()} (create it yourself or allow the "
+                    "producer's principal to CREATE topics)"
+                ) from exc
+            created = False
+        self._known_topics.add(name)
+        return created
+
+    # --- the transaction ---------------------------------------------------------------------
+    def send(
+        self, topic: str, key: bytes | None, value: bytes, schemas: tuple[WriterSchema, ...] = ()
+    ) -> None:
+        if not self.in_transaction:
+            self._begin()
+        for schema in schemas:
+            if schema.fingerprint not in self._published and schema.fingerprint not in self._pending:
+                self._produce(
+                    self._topics.schemas, schema.fingerprint.hex().encode(), schema.to_json().encode()
+                )
+                self._pending[schema.fingerprint] = schema
+        self._produce(topic, key, value)
+        self.rows_in_transaction += 1
+
+    def _begin(self) -> None:
+        try:
+            self._producer.begin_transaction()
+        except KafkaException as exc:
+            raise classify(exc, "beginning a Kafka transaction") from exc
+        self.in_transaction = True
+        self.rows_in_transaction = 0
+        self.opened_at = time.monotonic()
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value, key)
+                return
+            except BufferError:
+                # librdkafka's queue is full: let it deliver (bounded memory), then retry.
+                self._producer.poll(0.05)
+            except KafkaException as exc:
+                raise classify(exc, f"producing to {topic}") from exc
+
+    def commit(self, checkpoint: Checkpoint) -> None:
+        """Append the checkpoint record and commit the transaction (opening one if only the
+        checkpoint moves). On any error the transaction is not committed: the caller aborts and
+        resumes from the last committed checkpoint."""
+        if not self.in_transaction:
+            self._begin()
+        self._produce(self._topics.checkpoints, self._transactional_id.encode(), checkpoint.to_json())
+        try:
+            self._producer.commit_transaction(KAFKA_TIMEOUT_S)
+        except KafkaException as exc:
+            raise classify(exc, f"committing the Kafka transaction ending at {checkpoint.position}") from exc
+        self.in_transaction = False
+        self._published.update(self._pending)
+        self._pending.clear()
+        self.transactions_committed += 1
+
+    def abort(self) -> None:
+        """Abort the open transaction, if any; never raises (the caller is already failing)."""
+        self._pending.clear()
+        if not self.in_transaction:
+            return
+        self.in_transaction = False
+        try:
+            self._producer.abort_transaction(KAFKA_TIMEOUT_S)
+        except KafkaException as exc:
+            log.warning("aborting the Kafka transaction failed: %s", exc.args[0].str())
+
+    def poll(self) -> None:
+        self._producer.poll(0)
+
+    # --- the checkpoint -----------------------------------------------------------------------
+    def read_checkpoint(self) -> Checkpoint | None:
+        """The last committed checkpoint of this transactional.id (read_committed)."""
+        consumer = Consumer(
+            self._settings.librdkafka(
+                **{
+                    "group.id": f"{self._transactional_id}.checkpoint-reader",
+                    "isolation.level": "read_committed",
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                }
+            )
+        )
+        topic = self._topics.checkpoints
+        try:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=KAFKA_TIMEOUT_S)
+            if high <= low:
+                return None
+            consumer.assign([TopicPartition(topic, 0, low)])
+            latest: bytes | None = None
+            key = self._transactional_id.encode()
+            deadline = time.monotonic() + KAFKA_TIMEOUT_S
+            while time.monotonic() < deadline:
+                msg = consumer.poll(1.0)
+                if msg is None:
+                    continue
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        break
+                    raise classify(KafkaException(error), "reading the checkpoint topic")
+                if msg.key() == key:
+                    latest = msg.value()
+            else:
+                raise TransientError(f"timed out reading checkpoint topic {topic}")
+            return Checkpoint.from_json(latest) if latest is not None else None
+        except KafkaException as exc:
+            raise classify(exc, "reading the checkpoint topic") from exc
+        finally:
+            consumer.close()
+
+    def close(self) -> None:
+        self.abort()
+        self._producer.flush(5)
+
+
+def describe(conf: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(conf.items()) if "password" not in k and "secret" not in k)

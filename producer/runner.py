@@ -1,0 +1,242 @@
+"""The producer's main loop: binlog → Kafka transactions, each ending with its checkpoint.
+
+A failure anywhere (source, broker, our own code) aborts the open Kafka transaction and resumes
+from the last *committed* checkpoint, so the position can never pass unpublished events.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import pymysql
+from confluent_kafka import KafkaException
+from pymysqlreplication.exceptions import BinLogNotEnabled
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
+
+from binlog_pipeline.config import Settings
+from binlog_pipeline.errors import PermanentError, TransientError
+from producer.binlog_reader import (
+    BinlogReader,
+    Idle,
+    RowChange,
+    SchemaChangeEvent,
+    TableFilter,
+    TxnEnd,
+    TxnStart,
+)
+from producer.events import EventBuilder, Message
+from producer.position import BinlogPosition, Checkpoint
+from producer.publisher import TransactionalPublisher, classify
+from producer.source_check import (
+    CONNECTION_ERRORS,
+    SourceInfo,
+    check_available,
+    connect,
+    inspect_source,
+    resolve_start,
+)
+from schemas.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+
+class ProducerRunner:
+    def __init__(self, settings: Settings, stop: threading.Event) -> None:
+        settings.require("source_url")
+        self._settings = settings
+        self._stop = stop
+        self._topics = TopicNames(settings.topic_prefix)
+        self._filter = TableFilter(settings.include_tables, settings.exclude_tables)
+        self._publisher: TransactionalPublisher | None = None
+        self.committed: Checkpoint | None = None
+
+    def run(self) -> None:
+        """Stream until stopped. Transient failures retry with capped exponential backoff and
+        jitter until ``retry_deadline_s`` passes without progress; permanent ones raise."""
+        s = self._settings
+        info = self._retrying(lambda: inspect_source(s))
+        self._publisher = TransactionalPublisher(s, self._topics)
+        self._retrying(self._publisher.init)
+        try:
+            while not self._stop.is_set():
+                self._retrying(lambda: self._stream_once(info))
+        finally:
+            self._publisher.close()
+
+    def _retrying(self, fn: Any) -> Any:
+        s = self._settings
+        retryer = Retrying(
+            retry=retry_if_exception_type(TransientError),
+            wait=wait_exponential_jitter(
+                initial=s.retry_initial_backoff_ms / 1000, max=s.retry_max_backoff_ms / 1000
+            ),
+            stop=stop_after_delay(s.retry_deadline_s),
+            before_sleep=lambda state: log.warning(
+                "retrying after transient error: %s",
+                state.outcome.exception() if state.outcome else "?",
+                extra={"attempt": state.attempt_number},
+            ),
+            reraise=True,
+        )
+        return retryer(fn)
+
+    def _stream_once(self, info: SourceInfo) -> None:
+        assert self._publisher is not None
+        publisher = self._publisher
+        publisher.abort()
+        checkpoint = publisher.read_checkpoint()
+        if checkpoint is None:
+            checkpoint = Checkpoint(resolve_start(self._settings, info), server_id=info.server_id)
+            log.info(
+                "no checkpoint: starting at %s (start_position=%s)",
+                checkpoint.position,
+                self._settings.start_position,
+            )
+        else:
+            info = inspect_source(self._settings)
+            check_available(checkpoint.position, info)
+            log.info("resuming at %s", checkpoint.position, extra={"skip_rows": checkpoint.skip_rows})
+        self.committed = checkpoint
+        try:
+            self._stream(checkpoint, info)
+        except KafkaException as exc:
+            publisher.abort()
+            raise classify(exc, "streaming") from exc
+        except pymysql.MySQLError as exc:
+            publisher.abort()
+            code = exc.args[0] if exc.args else 0
+            if code in CONNECTION_ERRORS:
+                raise TransientError(f"source connection lost: {exc}") from exc
+            raise PermanentError(f"source error: {exc}") from exc
+        except BinLogNotEnabled as exc:
+            raise PermanentError("the source has no binary log") from exc
+        except BaseException:
+            publisher.abort()
+            raise
+
+    def _stream(self, start: Checkpoint, info: SourceInfo) -> None:
+        s = self._settings
+        assert s.source_url is not None and self._publisher is not None
+        publisher = self._publisher
+        builder = EventBuilder(self._topics, info.server_id)
+        heartbeat_s = min(max(s.txn_max_ms / 1000, 0.05), 1.0)
+        reader = BinlogReader(s.source_url, s.server_id, start.position, self._filter, heartbeat_s)
+        boundary, skip, gtid = start.position, start.skip_rows, start.gtid
+        defined = set(start.defined_tables)
+        rows_done = 0  # captured rows published from the current source transaction
+        last_event_ts = start.event_ts
+        last_commit = time.monotonic()
+        control = connect(s.source_url)
+
+        def checkpoint() -> Checkpoint:
+            return Checkpoint(boundary, rows_done, gtid, info.server_id, last_event_ts, frozenset(defined))
+
+        def commit() -> None:
+            nonlocal last_commit
+            state = checkpoint()
+            publisher.commit(state)
+            self.committed = state
+            last_commit = time.monotonic()
+
+        def send(message: Message) -> None:
+            publisher.send(message.topic, message.key, message.value, message.schemas)
+
+        def define(database: str, table: str) -> None:
+            """A table's first record: its CREATE TABLE, so the applier can create it."""
+            name = f"{database}.{table}"
+            if name in defined:
+                return
+            publisher.ensure_topic(self._topics.table(database, table))
+            own, history = builder.schema_change(
+                database,
+                table,
+                "definition",
+                "",
+                show_create(control, database, table),
+                boundary,
+                gtid,
+                last_event_ts,
+            )
+            send(own)
+            send(history)
+            defined.add(name)
+
+        try:
+            for item in reader:
+                if isinstance(item, RowChange):
+                    if item.row < skip:
+                        continue  # published before a restart inside this source transaction
+                    schema = item.table.schema
+                    define(schema.database, schema.table)
+                    send(builder.row_message(item, boundary, gtid))
+                    rows_done = item.row + 1
+                    last_event_ts = item.ts
+                    if publisher.rows_in_transaction >= s.txn_max_rows:
+                        commit()  # inside a large source transaction: checkpoint carries rows_done
+                elif isinstance(item, TxnEnd):
+                    boundary, skip, rows_done = item.position, 0, 0
+                    if publisher.in_transaction and (
+                        publisher.rows_in_transaction >= s.txn_max_rows
+                        or (time.monotonic() - publisher.opened_at) * 1000 >= s.txn_max_ms
+                    ):
+                        commit()
+                elif isinstance(item, TxnStart):
+                    gtid = item.gtid
+                elif isinstance(item, SchemaChangeEvent):
+                    boundary, skip, rows_done = item.position, 0, 0
+                    for database, table in item.tables:
+                        publisher.ensure_topic(self._topics.table(database, table))
+                        own, history = builder.schema_change(
+                            database,
+                            table,
+                            "ddl",
+                            item.statement,
+                            show_create(control, database, table),
+                            boundary,
+                            gtid,
+                            item.ts,
+                        )
+                        send(own)
+                        send(history)
+                        defined.add(f"{database}.{table}")
+                        log.info("schema change on %s.%s at %s", database, table, boundary)
+                    if publisher.in_transaction:
+                        commit()
+                elif isinstance(item, Idle):
+                    if publisher.in_transaction and rows_done == 0:
+                        commit()
+                    elif (
+                        not publisher.in_transaction
+                        and self.committed is not None
+                        and boundary != self.committed.position
+                        and (time.monotonic() - last_commit) * 1000 >= s.heartbeat_interval_ms
+                    ):
+                        commit()  # heartbeat: uncaptured traffic moved the position
+                if self._stop.is_set():
+                    # A checkpoint is valid after any row (rows_done), so stopping commits
+                    # everything published so far and nothing more.
+                    if publisher.in_transaction:
+                        commit()
+                    return
+                publisher.poll()
+        finally:
+            reader.close()
+            control.close()
+
+
+def show_create(conn: Any, database: str, table: str) -> str | None:
+    """SHOW CREATE TABLE, or None when the table no longer exists (dropped or renamed away)."""
+    quoted = f"`{database.replace('`', '``')}`.`{table.replace('`', '``')}`"
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SHOW CREATE TABLE {quoted}")
+            row = cur.fetchone()
+            return str(row[1]) if row else None
+    except pymysql.err.ProgrammingError:
+        return None
+
+
+__all__ = ["BinlogPosition", "ProducerRunner"]

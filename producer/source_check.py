@@ -1,0 +1,137 @@
+"""Start-up validation of the source: everything that would make the stream wrong or lossy is
+refused before streaming, with the exact fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pymysql
+
+from binlog_pipeline.config import Settings
+from binlog_pipeline.dburl import DatabaseUrl
+from binlog_pipeline.errors import PermanentError, TransientError
+from producer.position import BinlogPosition
+
+# MySQL/MariaDB error codes for connection-level failures worth retrying.
+CONNECTION_ERRORS = frozenset({2002, 2003, 2006, 2013, 2055, 1040, 1053})
+
+
+class SourceMisconfigured(PermanentError):
+    pass
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    server_id: int
+    is_mariadb: bool
+    binlogs: tuple[tuple[str, int], ...]  # (file, size) oldest first
+    current: BinlogPosition
+
+
+def connect(url: DatabaseUrl) -> pymysql.connections.Connection[Any]:
+    try:
+        return pymysql.connect(**url.connect_kwargs(), autocommit=True, charset="utf8mb4", connect_timeout=10)
+    except pymysql.MySQLError as exc:
+        code = exc.args[0] if exc.args else 0
+        if code in CONNECTION_ERRORS:
+            raise TransientError(f"cannot connect to the source {url}: {exc}") from exc
+        raise PermanentError(f"cannot connect to the source {url}: {exc}") from exc
+
+
+def inspect_source(settings: Settings) -> SourceInfo:
+    assert settings.source_url is not None
+    conn = connect(settings.source_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', "
+                "'binlog_row_image', 'binlog_row_metadata', 'server_id', 'version')"
+            )
+            variables = {str(k).lower(): str(v) for k, v in cur.fetchall()}
+            _check(variables, settings)
+            try:
+                cur.execute("SHOW BINARY LOGS")
+                binlogs = tuple((str(r[0]), int(r[1])) for r in cur.fetchall())
+                cur.execute("SHOW MASTER STATUS")
+                status = cur.fetchone()
+            except pymysql.err.OperationalError as exc:
+                raise SourceMisconfigured(
+                    f"the source user cannot read binlog status ({exc.args[1]}); grant it: "
+                    f"GRANT REPLICATION CLIENT, REPLICATION SLAVE, SELECT ON *.* TO '{settings.source_url.user}'@'%'"
+                ) from exc
+            cur.execute("SHOW GRANTS")
+            grants = " ".join(str(r[0]).upper() for r in cur.fetchall())
+    finally:
+        conn.close()
+    if "ALL PRIVILEGES ON *.*" not in grants and "REPLICATION SLAVE" not in grants:
+        raise SourceMisconfigured(
+            "the source user lacks REPLICATION SLAVE; grant it: "
+            f"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO '{settings.source_url.user}'@'%'"
+        )
+    return SourceInfo(
+        server_id=int(variables["server_id"]),
+        is_mariadb="mariadb" in variables.get("version", "").lower(),
+        binlogs=binlogs,
+        current=BinlogPosition(str(status[0]), int(status[1])),
+    )
+
+
+def _check(variables: dict[str, str], settings: Settings) -> None:
+    required = [
+        (
+            "log_bin",
+            "ON",
+            "enable the binary log: start the server with --log-bin (log_bin=ON) and a server_id",
+        ),
+        (
+            "binlog_format",
+            "ROW",
+            "SET GLOBAL binlog_format='ROW' (and binlog_format=ROW in the server config)",
+        ),
+        ("binlog_row_image", "FULL", "SET GLOBAL binlog_row_image='FULL' (and in the server config)"),
+    ]
+    if "binlog_row_metadata" in variables:
+        required.append(
+            (
+                "binlog_row_metadata",
+                "FULL",
+                "SET GLOBAL binlog_row_metadata='FULL' (and in the server config)",
+            )
+        )
+    for name, expected, fix in required:
+        actual = variables.get(name, "").upper()
+        if actual != expected:
+            raise SourceMisconfigured(f"source {name} is {actual or 'unset'}, must be {expected}: {fix}")
+    if int(variables.get("server_id", 0)) == settings.server_id:
+        raise SourceMisconfigured(
+            f"server_id {settings.server_id} is the source's own server id; choose another "
+            "(--server-id / BINLOG_PIPELINE_SERVER_ID), unique among the source's replicas"
+        )
+
+
+def resolve_start(settings: Settings, info: SourceInfo) -> BinlogPosition:
+    """Where a producer without a checkpoint starts."""
+    if settings.start_position == "end":
+        return info.current
+    if settings.start_position == "earliest":
+        return BinlogPosition(info.binlogs[0][0], 4)
+    position = BinlogPosition.parse(settings.start_position)
+    check_available(position, info)
+    return position
+
+
+def check_available(position: BinlogPosition, info: SourceInfo) -> None:
+    """Refuse a position whose binlog file is gone (purged): never silently jump ahead."""
+    sizes = dict(info.binlogs)
+    if position.file not in sizes:
+        available = f"{info.binlogs[0][0]} .. {info.binlogs[-1][0]}" if info.binlogs else "none"
+        raise SourceMisconfigured(
+            f"binlog position {position} is no longer on the source (available files: {available}); "
+            "the events between it and the oldest file are lost to CDC. Re-sync the target from a "
+            "fresh snapshot and start a new pipeline (new topic prefix / transactional id)."
+        )
+    if position.pos > sizes[position.file]:
+        raise SourceMisconfigured(
+            f"binlog position {position} is past the end of {position.file} ({sizes[position.file]} bytes)"
+        )
