@@ -14,10 +14,10 @@ from typing import Any
 import pymysql
 from confluent_kafka import KafkaException
 from pymysqlreplication.exceptions import BinLogNotEnabled
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError, TransientError
+from binlog_pipeline.retry import retrying
 from producer.binlog_reader import (
     BinlogReader,
     Idle,
@@ -67,21 +67,7 @@ class ProducerRunner:
             self._publisher.close()
 
     def _retrying(self, fn: Any) -> Any:
-        s = self._settings
-        retryer = Retrying(
-            retry=retry_if_exception_type(TransientError),
-            wait=wait_exponential_jitter(
-                initial=s.retry_initial_backoff_ms / 1000, max=s.retry_max_backoff_ms / 1000
-            ),
-            stop=stop_after_delay(s.retry_deadline_s),
-            before_sleep=lambda state: log.warning(
-                "retrying after transient error: %s",
-                state.outcome.exception() if state.outcome else "?",
-                extra={"attempt": state.attempt_number},
-            ),
-            reraise=True,
-        )
-        return retryer(fn)
+        return retrying(self._settings, fn)
 
     def _stream_once(self, info: SourceInfo) -> None:
         assert self._publisher is not None

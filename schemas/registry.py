@@ -9,7 +9,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from schemas.codec import DecodeError, Decoded, SchemaStore, WriterSchema
+from schemas.codec import Decoded, DecodeError, SchemaStore, WriterSchema
 
 
 class TopicSchemaStore(SchemaStore):
@@ -47,8 +47,10 @@ class TopicSchemaStore(SchemaStore):
                 if error.code() == KafkaError._PARTITION_EOF:
                     break
                 raise KafkaException(error)
-            self.add(WriterSchema.from_json(msg.value()))
-            self._next_offset = msg.offset() + 1
+            value = msg.value()
+            if value is not None:  # a tombstone carries no schema
+                self.add(WriterSchema.from_json(value))
+            self._next_offset = (msg.offset() or 0) + 1
         self._consumer.unassign()
 
     def decode(self, data: bytes) -> Decoded:

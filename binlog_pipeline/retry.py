@@ -1,0 +1,44 @@
+"""The one retry policy: transient errors are retried with exponential backoff and jitter,
+each wait capped, the whole attempt bounded by a deadline on the monotonic clock; anything else
+propagates at once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from binlog_pipeline.config import Settings
+from binlog_pipeline.errors import TransientError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.warning("transient error, retrying: %s", error, extra={"attempt": state.attempt_number})
+
+
+def retrying(
+    settings: Settings, fn: Callable[[], T], on_retry: Callable[[RetryCallState], None] = _log_retry
+) -> T:
+    initial = settings.retry_initial_backoff_ms / 1000
+    retryer = Retrying(
+        retry=retry_if_exception_type(TransientError),
+        wait=wait_exponential_jitter(
+            multiplier=initial, max=settings.retry_max_backoff_ms / 1000, jitter=initial
+        ),
+        stop=stop_after_delay(settings.retry_deadline_s),
+        before_sleep=on_retry,
+        reraise=True,
+    )
+    return retryer(fn)

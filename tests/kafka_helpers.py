@@ -1,0 +1,84 @@
+"""Reading what the pipeline published, as any read_committed consumer would."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from schemas.codec import Decoded
+from schemas.registry import TopicSchemaStore
+from schemas.topics import TopicNames
+
+
+def read_all(bootstrap: str, topic: str, timeout_s: float = 30) -> list[Any]:
+    """Every committed message of partition 0 of ``topic``, up to its current end."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex[:8]}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        md = consumer.list_topics(topic, timeout=10)
+        if md.topics[topic].error is not None:
+            return []
+        _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        if high == 0:
+            return []
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        messages = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    break
+                raise RuntimeError(msg.error())
+            messages.append(msg)
+        return messages
+    finally:
+        consumer.close()
+
+
+def decode_topic(bootstrap: str, prefix: str, database: str, table: str) -> list[Decoded]:
+    topics = TopicNames(prefix)
+    store = TopicSchemaStore({"bootstrap.servers": bootstrap}, topics.schemas)
+    try:
+        return [store.decode(m.value()) for m in read_all(bootstrap, topics.table(database, table))]
+    finally:
+        store.close()
+
+
+def changes(decoded: list[Decoded]) -> list[dict[str, Any]]:
+    """Only the row changes (not schema-change records), as envelope dicts with original column
+    names in before/after."""
+    result = []
+    for item in decoded:
+        if item.schema.kind != "change":
+            continue
+        names = {spec.avro_field(i)["name"]: spec.name for i, spec in enumerate(item.schema.columns)}
+        record = dict(item.record)
+        for image in ("before", "after"):
+            if record[image] is not None:
+                record[image] = {names[k]: v for k, v in record[image].items()}
+        result.append(record)
+    return result
+
+
+def wait_for(predicate: Any, timeout_s: float = 60, interval_s: float = 0.5, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(interval_s)
