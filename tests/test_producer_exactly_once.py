@@ -31,17 +31,23 @@ def published(services: Services, prefix: str, workload: Workload) -> dict[str, 
     return result
 
 
-def wait_complete(services: Services, prefix: str, workload: Workload, timeout_s: float = 120) -> dict[str, Any]:
+def wait_complete(
+    services: Services, prefix: str, workload: Workload, timeout_s: float = 120
+) -> dict[str, Any]:
     total = sum(len(v) for v in workload.expected.values())
     return wait_for(
-        lambda: (lambda p: p if sum(len(v) for v in p.values()) >= total else None)(published(services, prefix, workload)),
+        lambda: (lambda p: p if sum(len(v) for v in p.values()) >= total else None)(
+            published(services, prefix, workload)
+        ),
         timeout_s=timeout_s,
         interval_s=1,
         what=f"{total} published changes",
     )
 
 
-def test_restart_resumes_exactly_at_the_checkpoint(services: Services, source_db: str, topic_prefix: str) -> None:
+def test_restart_resumes_exactly_at_the_checkpoint(
+    services: Services, source_db: str, topic_prefix: str
+) -> None:
     """Stop, more source writes, start again: every change once, in order."""
     workload = Workload(services.source_admin, source_db, seed=1)
     workload.create_tables()
@@ -58,16 +64,23 @@ def test_restart_resumes_exactly_at_the_checkpoint(services: Services, source_db
     assert seen == workload.expected
 
 
-def test_large_source_transaction_spans_kafka_transactions(services: Services, source_db: str, topic_prefix: str) -> None:
+def test_large_source_transaction_spans_kafka_transactions(
+    services: Services, source_db: str, topic_prefix: str
+) -> None:
     """A 3,000-row source transaction with txn_max_rows=500 is published in several Kafka
     transactions whose checkpoints count rows inside it; a restart mid-way repeats nothing."""
     workload = Workload(services.source_admin, source_db, tables=("w1",), seed=3)
     workload.create_tables()
-    settings = producer_settings(services, topic_prefix, start_position=current_position(services), txn_max_rows=500)
+    settings = producer_settings(
+        services, topic_prefix, start_position=current_position(services), txn_max_rows=500
+    )
     workload.run(2, large_every=2, large_rows=3000)
     with ProducerThread(settings) as producer:
-        wait_for(lambda: producer.runner.committed is not None and producer.runner.committed.skip_rows > 0,
-                 what="a checkpoint inside the large transaction", interval_s=0.01)
+        wait_for(
+            lambda: producer.runner.committed is not None and producer.runner.committed.skip_rows > 0,
+            what="a checkpoint inside the large transaction",
+            interval_s=0.01,
+        )
         mid = producer.runner.committed
         producer.stop()
     assert mid is not None and 0 < mid.skip_rows < 3000
@@ -87,8 +100,14 @@ def run_kill9(services: Services, source_db: str, prefix: str, seed: int, tmp_pa
     workload.create_tables()
     start = current_position(services)
     workload.run(150, large_every=50, large_rows=2500)
-    producer = ProducerProcess(services, prefix, tmp_path / f"producer-{seed}.log",
-                               start_position=start, txn_max_rows=400, txn_max_ms=50)
+    producer = ProducerProcess(
+        services,
+        prefix,
+        tmp_path / f"producer-{seed}.log",
+        start_position=start,
+        txn_max_rows=400,
+        txn_max_ms=50,
+    )
     for delay in kill_schedule(seed, 3):
         producer.start()
         time.sleep(2.0 + delay)  # start-up (init_transactions) then a random moment of publishing
@@ -102,7 +121,9 @@ def run_kill9(services: Services, source_db: str, prefix: str, seed: int, tmp_pa
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
-def test_kill9_at_random_moments(services: Services, source_db: str, topic_prefix: str, seed: int, tmp_path: Path) -> None:
+def test_kill9_at_random_moments(
+    services: Services, source_db: str, topic_prefix: str, seed: int, tmp_path: Path
+) -> None:
     """kill -9 three times at seeded random moments while publishing small and large
     transactions: a read_committed consumer sees every change exactly once, in order."""
     run_kill9(services, source_db, topic_prefix, seed, tmp_path)
@@ -110,7 +131,9 @@ def test_kill9_at_random_moments(services: Services, source_db: str, topic_prefi
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(100, 120))
-def test_kill9_at_random_moments_20_seeds(services: Services, source_db: str, topic_prefix: str, seed: int, tmp_path: Path) -> None:
+def test_kill9_at_random_moments_20_seeds(
+    services: Services, source_db: str, topic_prefix: str, seed: int, tmp_path: Path
+) -> None:
     """The same proof over 20 more seeds."""
     run_kill9(services, source_db, topic_prefix, seed, tmp_path)
 

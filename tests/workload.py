@@ -35,7 +35,7 @@ class Workload:
         self._next_id = dict.fromkeys(self.tables, 1)
 
     def run(self, transactions: int, large_every: int = 0, large_rows: int = 0) -> int:
-        """Commit ``transactions`` small transactions (1–4 statements), plus one large insert of
+        """Commit ``transactions`` small transactions (1 to 4 statements), plus one large insert of
         ``large_rows`` rows every ``large_every`` transactions. Returns the row changes made."""
         rng = random.Random(self.seed)
         live, next_id = self._live, self._next_id

@@ -1,0 +1,3 @@
+from applier.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""``binlog-applier``: apply the change topics to the target database."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import typer
+
+from applier.runner import ApplierRunner
+from binlog_pipeline.cli_common import (
+    BootstrapOption,
+    ConfigOption,
+    GroupOption,
+    LogFormatOption,
+    PrefixOption,
+    SetOption,
+    TargetUrlOption,
+    build_settings,
+    fail,
+)
+from binlog_pipeline.errors import ConfigError, PipelineError
+
+log = logging.getLogger("applier")
+app = typer.Typer(add_completion=False)
+
+
+@app.command(
+    help="Consume the table topics {prefix}.{db}.{table} (read_committed) and apply them to the target "
+    "MySQL/MariaDB in batches. Kafka offsets are committed only after the target COMMIT that contains "
+    "those messages succeeded; the target also stores its position in a checkpoint table, so an "
+    "unknown COMMIT outcome neither loses nor repeats anything.\n\n"
+    "Needs target_url and bootstrap_servers. SIGTERM/SIGINT finish the current batch and exit 0. "
+    "A permanent error (bad data, missing table, privilege) stops with exit 1 and names the "
+    "topic/partition/offset, table and key — unless dead_letter_topic is set."
+)
+def run(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    target_url: TargetUrlOption = None,
+    bootstrap_servers: BootstrapOption = None,
+    topic_prefix: PrefixOption = None,
+    group_id: GroupOption = None,
+    log_format: LogFormatOption = None,
+) -> None:
+    settings = build_settings(
+        config,
+        sets,
+        target_url=target_url,
+        bootstrap_servers=bootstrap_servers,
+        topic_prefix=topic_prefix,
+        group_id=group_id,
+        log_format=log_format,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s: finishing the current batch", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        ApplierRunner(settings, stop).run()
+    except ConfigError as exc:
+        fail(f"configuration error: {exc}")
+    except PipelineError as exc:
+        fail(f"stopped: {exc}", code=1)
+    log.info("stopped cleanly")
+
+
+def main() -> None:
+    app()

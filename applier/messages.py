@@ -1,0 +1,122 @@
+"""What the applier consumes: decoded table-topic messages with their Kafka coordinates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.codec import DecodeError, SchemaStore
+from schemas.columns import ColumnSpec
+
+
+@dataclass(frozen=True)
+class Coordinates:
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+@dataclass(frozen=True)
+class RowChange:
+    where: Coordinates
+    database: str
+    table: str
+    op: str  # c / u / d / r
+    before: dict[str, Any] | None  # original column names → Avro values
+    after: dict[str, Any] | None
+    columns: tuple[ColumnSpec, ...]
+    primary_key: tuple[str, ...]
+    size: int
+    raw: bytes = field(default=b"", repr=False, compare=False)
+
+    def key(self, image: dict[str, Any] | None = None) -> tuple[Any, ...]:
+        row = image if image is not None else (self.after if self.after is not None else self.before)
+        assert row is not None
+        if self.primary_key:
+            return tuple(row[name] for name in self.primary_key)
+        return tuple(row[spec.name] for spec in self.columns)
+
+    def describe_key(self) -> str:
+        row = self.after if self.after is not None else self.before
+        names = self.primary_key or tuple(spec.name for spec in self.columns)
+        return ", ".join(f"{name}={row[name]!r}" for name in names) if row else "?"
+
+
+@dataclass(frozen=True)
+class SchemaChange:
+    where: Coordinates
+    database: str
+    table: str
+    kind: str  # "definition" | "ddl"
+    statement: str
+    create_table: str | None
+    size: int
+    raw: bytes = field(default=b"", repr=False, compare=False)
+
+
+Message = RowChange | SchemaChange
+
+
+class BadMessage(Exception):
+    """A message that can never be applied as it is (undecodable, unknown kind)."""
+
+    def __init__(self, where: Coordinates, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+
+
+def decode(store: SchemaStore, where: Coordinates, value: bytes | None) -> Message:
+    if value is None:
+        raise BadMessage(where, "empty message value (tombstone) in a table topic")
+    try:
+        decoded = store.decode(value)
+    except DecodeError as exc:
+        raise BadMessage(where, str(exc)) from exc
+    schema, record = decoded.schema, decoded.record
+    if schema.kind == "schema_change":
+        return SchemaChange(
+            where,
+            record["database"],
+            record["table"],
+            record["kind"],
+            record["statement"],
+            record["create_table"],
+            len(value),
+            value,
+        )
+    if schema.kind != "change":
+        raise BadMessage(where, f"unexpected record kind {schema.kind!r} in a table topic")
+    names = _field_names(schema.columns)
+    source = record["source"]
+    return RowChange(
+        where,
+        source["db"],
+        source["table"],
+        record["op"],
+        _rename(record["before"], names),
+        _rename(record["after"], names),
+        schema.columns,
+        schema.primary_key,
+        len(value),
+        value,
+    )
+
+
+_NAMES_CACHE: dict[tuple[ColumnSpec, ...], dict[str, str]] = {}
+
+
+def _field_names(columns: tuple[ColumnSpec, ...]) -> dict[str, str]:
+    names = _NAMES_CACHE.get(columns)
+    if names is None:
+        names = {spec.avro_field(i)["name"]: spec.name for i, spec in enumerate(columns)}
+        _NAMES_CACHE[columns] = names
+    return names
+
+
+def _rename(image: dict[str, Any] | None, names: dict[str, str]) -> dict[str, Any] | None:
+    if image is None:
+        return None
+    return {names[k]: v for k, v in image.items()}

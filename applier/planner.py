@@ -1,0 +1,66 @@
+"""Turns a run of row changes into target statements: coalesced multi-row statements where that
+is exact, one statement per change in stream order where it is not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from applier.coalesce import coalesce
+from applier.messages import RowChange
+from applier.sql_writer import Statement, TableWriter
+from schemas.columns import ColumnSpec
+
+UPSERT_CHUNK = 500
+DELETE_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a source table is applied: routes map 'db' or 'db.table' to another name."""
+
+    routes: dict[str, str]
+
+    def __call__(self, database: str, table: str) -> tuple[str, str]:
+        exact = self.routes.get(f"{database}.{table}")
+        if exact is not None:
+            target_db, _, target_table = exact.partition(".")
+            return target_db, target_table or table
+        return self.routes.get(database, database), table
+
+
+class Planner:
+    def __init__(self, route: Route, ordered: Callable[[str, str], bool]) -> None:
+        """``ordered(db, table)`` says whether a target table must get exact in-order statements
+        (it has no primary key in the events, or unique secondary keys on the target)."""
+        self._route = route
+        self._ordered = ordered
+        self._writers: dict[tuple[str, str, tuple[ColumnSpec, ...], tuple[str, ...]], TableWriter] = {}
+
+    def target_of(self, change: RowChange) -> tuple[str, str]:
+        return self._route(change.database, change.table)
+
+    def writer(self, change: RowChange) -> TableWriter:
+        database, table = self.target_of(change)
+        key = (database, table, change.columns, change.primary_key)
+        writer = self._writers.get(key)
+        if writer is None:
+            writer = TableWriter(database, table, change.columns, change.primary_key)
+            self._writers[key] = writer
+        return writer
+
+    def statements(self, changes: list[RowChange]) -> Iterator[Statement]:
+        by_layout: dict[TableWriter, list[RowChange]] = {}
+        for change in changes:
+            by_layout.setdefault(self.writer(change), []).append(change)
+        for writer, table_changes in by_layout.items():
+            database, table = self.target_of(table_changes[0])
+            if not writer.primary_key or self._ordered(database, table):
+                for change in table_changes:
+                    yield writer.one(change)
+                continue
+            merged = coalesce(table_changes)
+            for start in range(0, len(merged.deletes), DELETE_CHUNK):
+                yield writer.delete(merged.deletes[start : start + DELETE_CHUNK])
+            for start in range(0, len(merged.upserts), UPSERT_CHUNK):
+                yield writer.upsert(merged.upserts[start : start + UPSERT_CHUNK])

@@ -1,0 +1,307 @@
+"""The applier's main loop: consume a batch, apply it in one target transaction together with
+the checkpoint rows, and only then commit the Kafka offsets (:func:`applier.checkpoint.commit_batch`).
+
+Any failure — connect, BEGIN, execute, COMMIT, an unknown outcome, a rebalance, a bug — drops the
+in-memory batch and rewinds every partition to its last committed position; transient errors then
+retry the same messages with backoff, anything else stops the process with nothing committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import pymysql
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from applier.checkpoint import CheckpointTable, commit_batch
+from applier.messages import BadMessage, Coordinates, Message, RowChange, SchemaChange, decode
+from applier.planner import Planner, Route
+from applier.schema_apply import SchemaApplier
+from applier.target import Target, classify
+from binlog_pipeline.config import Settings
+from binlog_pipeline.errors import PermanentError, PipelineError, TransientError
+from binlog_pipeline.retry import retrying
+from schemas.registry import TopicSchemaStore
+from schemas.topics import TopicNames
+
+log = logging.getLogger(__name__)
+KAFKA_TIMEOUT_S = 30.0
+Offsets = dict[tuple[str, int], int]
+
+
+class ApplierRunner:
+    def __init__(self, settings: Settings, stop: threading.Event) -> None:
+        settings.require("target_url")
+        assert settings.target_url is not None
+        self._settings = settings
+        self._stop = stop
+        self._topics = TopicNames(settings.topic_prefix)
+        self._store = TopicSchemaStore(settings.librdkafka(), self._topics.schemas)
+        self.target = Target(settings.target_url)
+        self._checkpoint = CheckpointTable(settings.checkpoint_table, settings.group_id)
+        self._schema = SchemaApplier(self.target, settings, self._topics)
+        self._planner = Planner(Route(dict(settings.routes)), self._schema.ordered)
+        self._consumer = Consumer(
+            settings.librdkafka(
+                **{
+                    "group.id": settings.group_id,
+                    "isolation.level": "read_committed",
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "auto.offset.reset": "earliest",
+                    "partition.assignment.strategy": "cooperative-sticky",
+                    "topic.metadata.refresh.interval.ms": 5000,
+                }
+            )
+        )
+        self._dlq: Producer | None = None
+        if settings.dead_letter_topic:
+            self._dlq = Producer(settings.librdkafka(**{"enable.idempotence": True, "acks": "all"}))
+        # next offset to apply per assigned partition: the last committed position.
+        self.positions: Offsets = {}
+        self._reconcile = False
+        self.batches_committed = 0
+        self.rows_applied = 0
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def run(self) -> None:
+        retrying(self._settings, self._prepare_target)
+        self._consumer.subscribe(
+            [self._topics.table_pattern],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        try:
+            while not self._stop.is_set():
+                retrying(self._settings, self._step)
+        finally:
+            self._consumer.close()
+            self._store.close()
+            self.target.close()
+
+    def _prepare_target(self) -> None:
+        try:
+            self._checkpoint.ensure(self.target)
+        except pymysql.MySQLError as exc:
+            self.target.reset()
+            raise classify(exc, f"creating the checkpoint table {self._settings.checkpoint_table}") from exc
+
+    # --- rebalancing: a revoked partition's uncommitted work is discarded, never committed -----------
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        committed = consumer.committed(partitions, timeout=KAFKA_TIMEOUT_S)
+        kafka = {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
+        try:
+            stored = self._checkpoint.read(self.target, ((tp.topic, tp.partition) for tp in partitions))
+        except pymysql.MySQLError as exc:
+            self.target.reset()
+            stored = {}
+            self._reconcile = True  # the target may be ahead; check before the next apply
+            log.warning("could not read the target checkpoint on assignment (%s); will reconcile", exc)
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            start = max(kafka.get(key, -1), stored.get(key, -1))
+            tp.offset = start if start >= 0 else OFFSET_BEGINNING
+            self.positions[key] = tp.offset
+            log.info(
+                "assigned %s[%s] from offset %s",
+                tp.topic,
+                tp.partition,
+                start if start >= 0 else "beginning",
+                extra={"kafka_committed": kafka.get(key), "target_checkpoint": stored.get(key)},
+            )
+        consumer.incremental_assign(partitions)
+
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.positions.pop((tp.topic, tp.partition), None)
+        consumer.incremental_unassign(partitions)
+        self._rewind()
+
+    def _rewind(self) -> None:
+        """Drop whatever was consumed but not committed: seek every partition back."""
+        for (topic, partition), offset in self.positions.items():
+            try:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:
+                log.warning("seek %s[%s] to %s failed: %s", topic, partition, offset, exc)
+
+    def _reconcile_with_target(self) -> None:
+        """After an unknown outcome the target checkpoint may be ahead of what we know."""
+        stored = self._checkpoint.read(self.target, self.positions)
+        for key, offset in stored.items():
+            if offset > self.positions.get(key, -1):
+                log.info(
+                    "target checkpoint ahead for %s[%s]: %s (a COMMIT succeeded whose reply was lost)",
+                    *key,
+                    offset,
+                )
+                self.positions[key] = offset
+        self._rewind()
+        self._reconcile = False
+
+    # --- one batch -------------------------------------------------------------------------------
+    def _step(self) -> None:
+        try:
+            if self._reconcile:
+                self._reconcile_with_target()
+            batch = self._fill_batch()
+            if batch:
+                self._apply(batch)
+        except BaseException as exc:
+            # Proof of success only: whatever happened, nothing past the last COMMIT is kept.
+            self.target.reset()
+            self._reconcile = True
+            self._rewind()
+            if isinstance(exc, pymysql.MySQLError):
+                raise classify(exc, "applying a batch") from exc
+            if isinstance(exc, KafkaException):
+                error: KafkaError = exc.args[0]
+                raise (PermanentError if error.fatal() else TransientError)(f"Kafka: {error.str()}") from exc
+            raise
+
+    def _fill_batch(self) -> list[Message]:
+        s = self._settings
+        batch: list[Message] = []
+        rows = size = 0
+        deadline = time.monotonic() + s.batch_max_ms / 1000
+        idle_deadline = time.monotonic() + 1.0
+        while rows < s.batch_max_rows and size < s.batch_max_bytes and not self._stop.is_set():
+            now = time.monotonic()
+            timeout = (deadline if batch else idle_deadline) - now
+            if timeout <= 0:
+                break
+            for msg in self._consumer.consume(
+                num_messages=min(1000, s.batch_max_rows - rows), timeout=timeout
+            ):
+                error = msg.error()
+                if error is not None:
+                    if error.fatal():
+                        raise KafkaException(error)
+                    log.warning("consumer error: %s", error.str())
+                    continue
+                where = Coordinates(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
+                if where.offset < self.positions.get((where.topic, where.partition), -1):
+                    continue  # fetched before a rewind reached the fetcher
+                try:
+                    message = decode(self._store, where, msg.value())
+                except BadMessage as exc:
+                    self._dead_letter_or_stop(where, msg.key(), msg.value(), str(exc), "?", "?")
+                    self.positions[(where.topic, where.partition)] = where.offset + 1
+                    continue
+                batch.append(message)
+                rows += 1
+                size += message.size
+        return batch
+
+    def _apply(self, batch: list[Message]) -> None:
+        for segment in _segments(batch):
+            first = segment[0]
+            if isinstance(first, SchemaChange):
+                self._schema.apply(first)
+                self._commit([], segment)
+                continue
+            changes = [m for m in segment if isinstance(m, RowChange)]
+            for change in changes:
+                self._schema.ensure_table(change, self._planner.target_of(change))
+            self._apply_changes(changes)
+
+    def _apply_changes(self, changes: list[RowChange]) -> None:
+        try:
+            self._commit(self._planner.statements(changes), changes)
+        except pymysql.MySQLError as exc:
+            error = classify(exc, "applying a batch")
+            if isinstance(error, TransientError) or len(changes) == 0:
+                raise
+            # Permanent: find the message that cannot be applied, in a fresh transaction.
+            self.target.reset()
+            culprit, cause = self._find_culprit(changes)
+            table = ".".join(self._planner.target_of(culprit))
+            self._dead_letter_or_stop(culprit.where, None, culprit.raw, cause, table, culprit.describe_key())
+            remaining = [c for c in changes if c is not culprit]
+            self.target.reset()
+            if remaining:
+                self._apply_changes(remaining)
+            else:
+                self._commit([], [culprit])
+
+    def _find_culprit(self, changes: list[RowChange]) -> tuple[RowChange, str]:
+        conn = self.target.conn
+        conn.begin()
+        try:
+            with conn.cursor() as cur:
+                for change in changes:
+                    statement = self._planner.writer(change).one(change)
+                    try:
+                        cur.execute(statement.sql, statement.params)
+                    except pymysql.MySQLError as exc:
+                        if isinstance(classify(exc, ""), TransientError):
+                            raise
+                        return change, str(exc)
+        finally:
+            conn.rollback()
+        raise PermanentError("a batch failed permanently but each of its changes applies alone")
+
+    def _commit(self, statements: Iterable[Any], messages: list[Any]) -> None:
+        offsets: Offsets = {}
+        for message in messages:
+            key = (message.where.topic, message.where.partition)
+            offsets[key] = max(offsets.get(key, 0), message.where.offset + 1)
+        for key, offset in offsets.items():
+            if offset <= self.positions.get(key, -1) and self.positions.get(key, -1) >= 0:
+                raise PipelineError(f"bug: checkpoint for {key} would move backwards to {offset}")
+        commit_batch(
+            self.target, statements, self._checkpoint, offsets, self._consumer, self._flush_dead_letters
+        )
+        self.positions.update(offsets)
+        self.batches_committed += 1
+        self.rows_applied += sum(1 for m in messages if isinstance(m, RowChange))
+
+    # --- permanent errors: stop, or dead-letter when configured -------------------------------------
+    def _dead_letter_or_stop(
+        self, where: Coordinates, key: bytes | None, value: bytes | None, cause: str, table: str, row_key: str
+    ) -> None:
+        description = f"cannot apply message {where} (table {table}, key {row_key}): {cause}"
+        if self._dlq is None or not self._settings.dead_letter_topic:
+            raise PermanentError(
+                description
+                + "; the applier stopped and committed nothing past it. Fix the target (or the data) "
+                "and restart, or set dead_letter_topic to divert such messages"
+            )
+        log.error("dead-lettering: %s", description)
+        headers: dict[str, str | bytes | None] = {
+            "error": cause.encode(),
+            "source.topic": where.topic.encode(),
+            "source.partition": str(where.partition).encode(),
+            "source.offset": str(where.offset).encode(),
+        }
+        self._dlq.produce(
+            self._settings.dead_letter_topic,
+            value if value is not None else row_key.encode(),
+            key,
+            headers=headers,
+        )
+
+    def _flush_dead_letters(self) -> None:
+        """Confirm dead-letter deliveries before the COMMIT that moves the checkpoint past them."""
+        if self._dlq is not None and self._dlq.flush(KAFKA_TIMEOUT_S) > 0:
+            raise TransientError("dead-letter messages not confirmed by the broker")
+
+
+def _segments(batch: list[Message]) -> Iterable[list[Message]]:
+    """Split at schema changes: DML before a DDL commits first, the DDL runs alone, then the rest."""
+    current: list[Message] = []
+    for message in batch:
+        if isinstance(message, SchemaChange):
+            if current:
+                yield current
+                current = []
+            yield [message]
+        else:
+            current.append(message)
+    if current:
+        yield current

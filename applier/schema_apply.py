@@ -1,0 +1,141 @@
+"""Schema changes on the target, in stream order with each table's DML.
+
+MySQL commits DDL implicitly, so a DDL cannot share the checkpoint's transaction. Re-applying is
+made safe instead: before running a statement, the target table's current definition is compared
+with the definition the producer recorded after it; equal means already applied (e.g. a crash
+between the DDL and the checkpoint update), and the statement is skipped. TRUNCATE leaves the
+definition unchanged and is always run (running it twice is harmless: nothing after it was applied).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+import pymysql
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from applier.messages import RowChange, SchemaChange
+from applier.planner import Route
+from applier.target import Target, classify, normalise_create
+from binlog_pipeline.config import Settings
+from binlog_pipeline.errors import PermanentError
+from schemas.codec import DecodeError
+from schemas.topics import TopicNames
+
+log = logging.getLogger(__name__)
+_HEAD = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(`(?:[^`]|``)+`|\S+)", re.I)
+
+
+def comparable(create: str | None) -> str | None:
+    """A definition without its table name and AUTO_INCREMENT counter."""
+    normal = normalise_create(create)
+    return None if normal is None else _HEAD.sub("CREATE TABLE _", normal, count=1)
+
+
+class SchemaApplier:
+    def __init__(self, target: Target, settings: Settings, topics: TopicNames) -> None:
+        self._target = target
+        self._settings = settings
+        self._topics = topics
+        self._route = Route(dict(settings.routes))
+        self._definitions: dict[tuple[str, str], str | None] = {}
+
+    def ordered(self, database: str, table: str) -> bool:
+        """Tables with unique secondary keys get exact in-order statements, never coalesced
+        upserts: ON DUPLICATE KEY UPDATE could otherwise hit another row's unique key."""
+        return self._target.info(database, table).unique_secondary
+
+    def ensure_table(self, change: RowChange, target_name: tuple[str, str]) -> None:
+        if self._target.info(*target_name).exists:
+            return
+        where = f"needed by message {change.where}"
+        if not self._settings.create_missing_tables:
+            raise PermanentError(
+                f"target table {'.'.join(target_name)} does not exist ({where}); create it, or set "
+                "create_missing_tables=true to create it from the producer's definition"
+            )
+        key = (change.database, change.table)
+        definition = self._definitions.get(key) or self._from_history(*key)
+        if definition is None:
+            raise PermanentError(
+                f"target table {'.'.join(target_name)} does not exist and no CREATE TABLE for "
+                f"{change.database}.{change.table} is known ({where})"
+            )
+        self._run(
+            lambda: self._target.create_table(*target_name, definition), f"creating {'.'.join(target_name)}"
+        )
+
+    def apply(self, change: SchemaChange) -> None:
+        key = (change.database, change.table)
+        self._definitions[key] = change.create_table
+        target_name = self._route(*key)
+        if change.kind == "definition":
+            info = self._target.info(*target_name)
+            if not info.exists and change.create_table and self._settings.create_missing_tables:
+                definition = change.create_table
+                self._run(lambda: self._target.create_table(*target_name, definition), "creating a table")
+            return
+        current = comparable(self._target.info(*target_name).create_table)
+        truncate = change.statement.lstrip().upper().startswith("TRUNCATE")
+        if not truncate and current == comparable(change.create_table):
+            log.info(
+                "DDL already applied on the target, skipping: %s",
+                change.statement,
+                extra={"message": str(change.where)},
+            )
+            return
+        if target_name != key:
+            raise PermanentError(
+                f"DDL on routed table {change.database}.{change.table} (message {change.where}) must be applied "
+                f"to {'.'.join(target_name)} by hand: {change.statement}"
+            )
+        log.info("applying DDL: %s", change.statement, extra={"message": str(change.where)})
+        self._run(lambda: self._target.run_ddl(change.database, change.statement), f"DDL at {change.where}")
+
+    def _run(self, action: object, doing: str) -> None:
+        try:
+            action()  # type: ignore[operator]
+        except pymysql.MySQLError as exc:
+            self._target.reset()
+            raise classify(exc, doing) from exc
+
+    def _from_history(self, database: str, table: str) -> str | None:
+        """The latest definition of a table from the schema-change history topic."""
+        from schemas.registry import TopicSchemaStore
+
+        topic = self._topics.schema_changes
+        store = TopicSchemaStore(self._settings.librdkafka(), self._topics.schemas)
+        consumer = Consumer(
+            self._settings.librdkafka(
+                **{
+                    "group.id": f"history-{uuid.uuid4().hex[:8]}",
+                    "isolation.level": "read_committed",
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                }
+            )
+        )
+        latest: str | None = None
+        try:
+            consumer.assign([TopicPartition(topic, 0, 0)])
+            while True:
+                msg = consumer.poll(5.0)
+                if msg is None:
+                    break
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        break
+                    continue
+                try:
+                    record = store.decode(msg.value() or b"").record
+                except DecodeError:
+                    continue
+                if (record["database"], record["table"]) == (database, table) and record["create_table"]:
+                    latest = record["create_table"]
+        finally:
+            consumer.close()
+            store.close()
+        return latest

@@ -1,0 +1,104 @@
+"""Statements for one target table. Identifiers are always quoted; values are always query
+parameters — nothing from a message is ever interpolated into SQL text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from applier.messages import RowChange
+from applier.sql_values import row_converter
+from schemas.columns import ColumnSpec
+
+
+def quote(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    params: tuple[Any, ...]
+    changes: tuple[RowChange, ...]  # what it applies, to name them in errors
+
+
+class TableWriter:
+    """Builds the statements for one (target table, column layout)."""
+
+    def __init__(
+        self, database: str, table: str, columns: tuple[ColumnSpec, ...], primary_key: tuple[str, ...]
+    ) -> None:
+        self.qualified = f"{quote(database)}.{quote(table)}"
+        self.columns = columns
+        self.primary_key = primary_key
+        self._to_params: Callable[[dict[str, Any]], list[Any]] = row_converter(columns)
+        names = [spec.name for spec in columns]
+        self._column_list = ", ".join(quote(n) for n in names)
+        self._row_placeholders = "(" + ", ".join(["%s"] * len(names)) + ")"
+        self._update_clause = ", ".join(
+            f"{quote(n)} = VALUES({quote(n)})" for n in names if n not in primary_key
+        ) or (f"{quote(names[0])} = {quote(names[0])}")
+        key_positions = [names.index(k) for k in primary_key]
+        self._key_positions = key_positions
+        if len(primary_key) == 1:
+            self._key_expr, self._key_placeholder = quote(primary_key[0]), "%s"
+        else:
+            self._key_expr = "(" + ", ".join(quote(k) for k in primary_key) + ")"
+            self._key_placeholder = "(" + ", ".join(["%s"] * len(primary_key)) + ")"
+        self._match_all = " AND ".join(f"{quote(n)} <=> %s" for n in names)
+        self._set_all = ", ".join(f"{quote(n)} = %s" for n in names)
+
+    # --- tables with a primary key -------------------------------------------------------------
+    def upsert(self, changes: Sequence[RowChange]) -> Statement:
+        params: list[Any] = []
+        for change in changes:
+            assert change.after is not None
+            params.extend(self._to_params(change.after))
+        sql = (
+            f"INSERT INTO {self.qualified} ({self._column_list}) VALUES "
+            + ", ".join([self._row_placeholders] * len(changes))
+            + f" ON DUPLICATE KEY UPDATE {self._update_clause}"
+        )
+        return Statement(sql, tuple(params), tuple(changes))
+
+    def delete(self, changes: Sequence[RowChange]) -> Statement:
+        params: list[Any] = []
+        for change in changes:
+            assert change.before is not None
+            values = self._to_params(change.before)
+            params.extend(values[i] for i in self._key_positions)
+        sql = (
+            f"DELETE FROM {self.qualified} WHERE {self._key_expr} IN ("
+            + ", ".join([self._key_placeholder] * len(changes))
+            + ")"
+        )
+        return Statement(sql, tuple(params), tuple(changes))
+
+    # --- exact, in-order statements (tables without a primary key or with unique secondary keys)
+    def one(self, change: RowChange) -> Statement:
+        if self.primary_key:
+            if change.op == "d":
+                return self.delete([change])
+            if (
+                change.op == "u"
+                and change.before is not None
+                and change.key(change.before) != change.key(change.after)
+            ):
+                old_key = [self._to_params(change.before)[i] for i in self._key_positions]
+                new = self._to_params(change.after or {})
+                sql = f"UPDATE {self.qualified} SET {self._set_all} WHERE {self._key_expr} = {self._key_placeholder}"
+                return Statement(sql, (*new, *old_key), (change,))
+            return self.upsert([change])
+        # No primary key: the row is identified by all its values (NULL-safe), one row at a time.
+        if change.op in ("c", "r"):
+            sql = f"INSERT INTO {self.qualified} ({self._column_list}) VALUES {self._row_placeholders}"
+            return Statement(sql, tuple(self._to_params(change.after or {})), (change,))
+        before = self._to_params(change.before or {})
+        if change.op == "d":
+            return Statement(
+                f"DELETE FROM {self.qualified} WHERE {self._match_all} LIMIT 1", tuple(before), (change,)
+            )
+        after = self._to_params(change.after or {})
+        sql = f"UPDATE {self.qualified} SET {self._set_all} WHERE {self._match_all} LIMIT 1"
+        return Statement(sql, (*after, *before), (change,))
