@@ -17,7 +17,7 @@ from typing import Any
 import pymysql
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from applier.checkpoint import CheckpointTable, commit_batch
+from applier.checkpoint import CheckpointTable, commit_batch, commit_offsets
 from applier.messages import BadMessage, Coordinates, Message, RowChange, SchemaChange, decode
 from applier.planner import Planner, Route
 from applier.schema_apply import SchemaApplier
@@ -93,6 +93,7 @@ class ApplierRunner:
 
     # --- rebalancing: a revoked partition's uncommitted work is discarded, never committed -----------
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        """Start each partition at the later of the Kafka commit and the target checkpoint row."""
         committed = consumer.committed(partitions, timeout=KAFKA_TIMEOUT_S)
         kafka = {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
         try:
@@ -102,11 +103,14 @@ class ApplierRunner:
             stored = {}
             self._reconcile = True  # the target may be ahead; check before the next apply
             log.warning("could not read the target checkpoint on assignment (%s); will reconcile", exc)
+        ahead: Offsets = {}
         for tp in partitions:
             key = (tp.topic, tp.partition)
             start = max(kafka.get(key, -1), stored.get(key, -1))
             tp.offset = start if start >= 0 else OFFSET_BEGINNING
             self.positions[key] = tp.offset
+            if stored.get(key, -1) > kafka.get(key, -1):
+                ahead[key] = stored[key]
             log.info(
                 "assigned %s[%s] from offset %s",
                 tp.topic,
@@ -115,6 +119,8 @@ class ApplierRunner:
                 extra={"kafka_committed": kafka.get(key), "target_checkpoint": stored.get(key)},
             )
         consumer.incremental_assign(partitions)
+        if ahead:  # a target COMMIT whose Kafka offset commit never happened (crash, lost reply)
+            commit_offsets(consumer, ahead)
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -131,16 +137,17 @@ class ApplierRunner:
                 log.warning("seek %s[%s] to %s failed: %s", topic, partition, offset, exc)
 
     def _reconcile_with_target(self) -> None:
-        """After an unknown outcome the target checkpoint may be ahead of what we know."""
+        """After an unknown outcome the target checkpoint may be ahead of what we know: a COMMIT
+        succeeded whose reply was lost. The target row is the proof of success, so Kafka follows it."""
         stored = self._checkpoint.read(self.target, self.positions)
+        ahead: Offsets = {}
         for key, offset in stored.items():
             if offset > self.positions.get(key, -1):
-                log.info(
-                    "target checkpoint ahead for %s[%s]: %s (a COMMIT succeeded whose reply was lost)",
-                    *key,
-                    offset,
-                )
+                log.info("target checkpoint ahead for %s[%s]: %s", *key, offset)
                 self.positions[key] = offset
+                ahead[key] = offset
+        if ahead:
+            commit_offsets(self._consumer, ahead)
         self._rewind()
         self._reconcile = False
 
@@ -182,7 +189,8 @@ class ApplierRunner:
                 if error is not None:
                     if error.fatal():
                         raise KafkaException(error)
-                    log.warning("consumer error: %s", error.str())
+                    if error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:  # pattern with no topic yet
+                        log.warning("consumer error: %s", error.str())
                     continue
                 where = Coordinates(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
                 if where.offset < self.positions.get((where.topic, where.partition), -1):

@@ -1,0 +1,176 @@
+"""A loopback TCP proxy between the applier and the target that injects real network faults:
+refuse connections, or — when the client sends a given MySQL command — cut the connection before
+or after forwarding it, or stall it (so the process can be killed at exactly that moment)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from dataclasses import dataclass
+
+BEGIN = b"\x03BEGIN"  # COM_QUERY "BEGIN"
+COMMIT = b"\x03COMMIT"
+
+
+@dataclass
+class Rule:
+    pattern: bytes
+    action: str  # "cut_before" | "cut_after" (request forwarded, reply lost) | "stall_before" | "stall_reply"
+    remaining: int = 1_000_000  # how many times it fires
+    fired: int = 0
+
+
+class TcpProxy:
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream = ("127.0.0.1", upstream_port)
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = int(self._listener.getsockname()[1])
+        self.refusing = False
+        self.rule: Rule | None = None
+        self.stalled = threading.Event()  # set while a connection is held by a stall rule
+        self._release = threading.Event()
+        self._lock = threading.Lock()
+        self._connections: list[socket.socket] = []
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    # --- control -----------------------------------------------------------------------------
+    def refuse(self) -> None:
+        """New connections are closed at once and existing ones cut: the target is unreachable."""
+        self.refusing = True
+        self.cut_all()
+
+    def accept(self) -> None:
+        self.refusing = False
+
+    def set_rule(self, pattern: bytes, action: str, times: int = 1_000_000) -> Rule:
+        self._release.clear()
+        self.stalled.clear()
+        self.rule = Rule(pattern, action, times)
+        return self.rule
+
+    def clear_rule(self) -> None:
+        self.rule = None
+        self._release.set()
+
+    def cut_all(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+            self._connections.clear()
+
+    def close(self) -> None:
+        self._closed = True
+        self._release.set()
+        self.cut_all()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+
+    # --- plumbing ----------------------------------------------------------------------------
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self.refusing:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.upstream)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._connections += [client, server]
+            reply_gate, dead = threading.Event(), threading.Event()
+            reply_gate.set()
+            threading.Thread(
+                target=self._pump_requests, args=(client, server, reply_gate, dead), daemon=True
+            ).start()
+            threading.Thread(
+                target=self._pump_replies, args=(server, client, reply_gate, dead), daemon=True
+            ).start()
+
+    def _match(self, data: bytes) -> Rule | None:
+        rule = self.rule
+        if rule is None or rule.remaining <= 0 or rule.pattern not in data:
+            return None
+        rule.remaining -= 1
+        rule.fired += 1
+        return rule
+
+    def _cut(self, *socks: socket.socket) -> None:
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _pump_requests(
+        self, client: socket.socket, server: socket.socket, reply_gate: threading.Event, dead: threading.Event
+    ) -> None:
+        try:
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    break
+                rule = self._match(data)
+                if rule is None:
+                    server.sendall(data)
+                    continue
+                if rule.action == "cut_before":
+                    break
+                if rule.action == "stall_before":
+                    self.stalled.set()
+                    self._release.wait()
+                    if _peer_closed(client):
+                        break  # the client died while held: the request never reaches the server
+                if rule.action in ("stall_reply", "cut_after"):
+                    reply_gate.clear()  # before forwarding, so no reply slips through
+                server.sendall(data)
+                if rule.action == "stall_reply":
+                    self.stalled.set()
+                if rule.action == "cut_after":
+                    # The server receives and executes it; its reply is lost with the connection.
+                    threading.Event().wait(0.5)
+                    break
+        except OSError:
+            pass
+        finally:
+            dead.set()
+            self._cut(client, server)
+
+    def _pump_replies(
+        self, server: socket.socket, client: socket.socket, reply_gate: threading.Event, dead: threading.Event
+    ) -> None:
+        try:
+            while True:
+                data = server.recv(65536)
+                if not data:
+                    break
+                while not reply_gate.is_set():
+                    if dead.is_set():
+                        return
+                    if self._release.wait(0.05):
+                        reply_gate.set()
+                client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            dead.set()
+            self._cut(client, server)
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
