@@ -9,9 +9,26 @@ from dataclasses import dataclass
 from applier.coalesce import coalesce
 from applier.messages import RowChange
 from applier.sql_writer import Statement, TableWriter
-from schemas.columns import ColumnSpec
+from applier.target import SESSION_SQL_MODE
+from schemas.columns import ColumnKind, ColumnSpec
 
 UPSERT_CHUNK = 500
+# The session is strict (bad data is an error, never silently converted). A source written in a
+# non-strict mode can hold an ENUM's invalid-value index 0 (''), which strict mode refuses; rows
+# carrying one are applied, in order, with just these statements non-strict.
+LENIENT = Statement("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'", (), ())
+STRICT = Statement(f"SET SESSION sql_mode = '{SESSION_SQL_MODE}'", (), ())
+
+
+def needs_lenient_mode(change: RowChange) -> bool:
+    if change.after is None:
+        return False
+    return any(
+        spec.kind is ColumnKind.ENUM and change.after[spec.name] == "" and "" not in spec.values
+        for spec in change.columns
+    )
+
+
 DELETE_CHUNK = 1000
 
 
@@ -55,6 +72,11 @@ class Planner:
             by_layout.setdefault(self.writer(change), []).append(change)
         for writer, table_changes in by_layout.items():
             database, table = self.target_of(table_changes[0])
+            if any(needs_lenient_mode(c) for c in table_changes):
+                yield LENIENT
+                yield from (writer.one(change) for change in table_changes)
+                yield STRICT
+                continue
             if not writer.primary_key or self._ordered(database, table):
                 for change in table_changes:
                     yield writer.one(change)

@@ -18,10 +18,12 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from applier.messages import RowChange, SchemaChange
 from applier.planner import Route
+from applier.sql_writer import quote
 from applier.target import Target, classify, normalise_create
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError
 from schemas.codec import DecodeError
+from schemas.ddl import affected_tables, statement_kind
 from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -77,22 +79,46 @@ class SchemaApplier:
                 definition = change.create_table
                 self._run(lambda: self._target.create_table(*target_name, definition), "creating a table")
             return
-        current = comparable(self._target.info(*target_name).create_table)
-        truncate = change.statement.lstrip().upper().startswith("TRUNCATE")
-        if not truncate and current == comparable(change.create_table):
-            log.info(
-                "DDL already applied on the target, skipping: %s",
-                change.statement,
-                extra={"message": str(change.where)},
-            )
-            return
         if target_name != key:
             raise PermanentError(
                 f"DDL on routed table {change.database}.{change.table} (message {change.where}) must be applied "
                 f"to {'.'.join(target_name)} by hand: {change.statement}"
             )
-        log.info("applying DDL: %s", change.statement, extra={"message": str(change.where)})
-        self._run(lambda: self._target.run_ddl(change.database, change.statement), f"DDL at {change.where}")
+        if not self._needs_running(change, target_name):
+            log.info(
+                "DDL already applied on the target, skipping: %s",
+                change.statement,
+                extra={"kafka_message": str(change.where)},
+            )
+            return
+        statement = change.statement
+        if statement_kind(statement) == "DROP TABLE":
+            # One record per dropped table; the statement may name several (some already gone).
+            statement = f"DROP TABLE IF EXISTS {quote(target_name[0])}.{quote(target_name[1])}"
+        log.info("applying DDL: %s", statement, extra={"kafka_message": str(change.where)})
+        self._run(lambda: self._target.run_ddl(change.database, statement), f"DDL at {change.where}")
+
+    def _needs_running(self, change: SchemaChange, target_name: tuple[str, str]) -> bool:
+        """Whether the target still lacks this DDL's effect (it may already have it after a crash
+        between the DDL and the checkpoint update)."""
+        info = self._target.info(*target_name)
+        kind = statement_kind(change.statement)
+        if kind == "TRUNCATE":
+            return True  # leaves the definition as it was; running it again is harmless
+        if kind == "CREATE TABLE":
+            return not info.exists
+        if kind == "DROP TABLE":
+            return info.exists
+        if kind == "RENAME TABLE":
+            sources = affected_tables(change.statement, change.database)[0::2]
+            return any(self._target.info(*self._route(*name)).exists for name in sources)
+        if not info.exists:
+            raise PermanentError(
+                f"DDL at {change.where} alters {'.'.join(target_name)}, which does not exist on the target"
+            )
+        if change.create_table is None:
+            return True  # the table is gone on the source already; its definition is unknown
+        return comparable(info.create_table) != comparable(change.create_table)
 
     def _run(self, action: object, doing: str) -> None:
         try:

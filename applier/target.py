@@ -14,6 +14,7 @@ import pymysql
 from applier.sql_writer import quote
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError, TransientError
+from schemas.ddl import CREATE_TABLE_HEAD
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,6 @@ TRANSIENT_CODES = frozenset(
 # 0 in an AUTO_INCREMENT column stays 0 (as replication does).
 SESSION_SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
 _AUTO_INCREMENT = re.compile(r"\s+AUTO_INCREMENT=\d+")
-_CREATE_HEAD = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(`(?:[^`]|``)+`|\S+)", re.I)
 
 
 def classify(exc: BaseException, doing: str) -> TransientError | PermanentError:
@@ -140,12 +140,11 @@ class Target:
 
     # --- DDL (autocommits in MySQL: never inside a batch transaction) -----------------------------
     def create_table(self, database: str, table: str, create_table: str) -> None:
-        match = _CREATE_HEAD.match(create_table)
+        match = CREATE_TABLE_HEAD.match(create_table)
         if match is None:
             raise PermanentError(f"cannot create {database}.{table}: not a CREATE TABLE statement")
-        statement = (
-            f"CREATE TABLE IF NOT EXISTS {quote(database)}.{quote(table)}" + create_table[match.end() :]
-        )
+        body = create_table[match.end() :]  # verbatim: a COMMENT may contain anything
+        statement = f"CREATE TABLE IF NOT EXISTS {quote(database)}.{quote(table)}{body}"
         with self.conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote(database)}")
             cur.execute(statement)

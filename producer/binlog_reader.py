@@ -23,9 +23,9 @@ from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateR
 
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError
-from producer.ddl import affected_tables
 from producer.position import BinlogPosition
 from producer.row_decoder import RowImageDecoder, UnsupportedColumn, compile_column
+from schemas.ddl import affected_tables
 from schemas.envelope import TableSchema
 
 log = logging.getLogger(__name__)

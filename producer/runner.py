@@ -38,6 +38,7 @@ from producer.source_check import (
     inspect_source,
     resolve_start,
 )
+from schemas.ddl import statement_kind
 from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -175,12 +176,16 @@ class ProducerRunner:
                     boundary, skip, rows_done = item.position, 0, 0
                     for database, table in item.tables:
                         publisher.ensure_topic(self._topics.table(database, table))
+                        create_table = show_create(control, database, table)
+                        if create_table is None and statement_kind(item.statement) == "CREATE TABLE":
+                            # Dropped again before we got here: the statement is its definition.
+                            create_table = item.statement
                         own, history = builder.schema_change(
                             database,
                             table,
                             "ddl",
                             item.statement,
-                            show_create(control, database, table),
+                            create_table,
                             boundary,
                             gtid,
                             item.ts,

@@ -11,8 +11,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from binlog_pipeline.config import Settings, load_settings
 from applier.runner import ApplierRunner
+from binlog_pipeline.config import Settings, load_settings
 from tests.services import Services, connect, query
 
 

@@ -24,6 +24,8 @@ _SINGLE = [
 _DROP = re.compile(rf"^DROP\s+TABLE\s+{_IF}(.+?)\s*(?:RESTRICT|CASCADE)?\s*;?\s*$", re.I | re.S)
 _RENAME = re.compile(r"^RENAME\s+TABLES?\s+(.+?)\s*;?\s*$", re.I | re.S)
 _ALTER_RENAME = re.compile(rf"\bRENAME\s+(?:TO\s+|AS\s+)?{_QUALIFIED}\s*(?:,|$)", re.I)
+# The head of a CREATE TABLE statement up to and including its (possibly qualified) table name.
+CREATE_TABLE_HEAD = re.compile(rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+{_IF}{_QUALIFIED}", re.I)
 _TEMPORARY = re.compile(r"^(?:CREATE|DROP)\s+TEMPORARY\s", re.I)
 
 
@@ -43,6 +45,24 @@ def _split_qualified(text: str, default_db: str) -> tuple[str, str]:
 
 def strip_comments(statement: str) -> str:
     return _COMMENT.sub(" ", statement + "\n").strip()
+
+
+def statement_kind(statement: str) -> str:
+    """'CREATE TABLE', 'ALTER TABLE', 'DROP TABLE', 'RENAME TABLE', 'TRUNCATE', 'CREATE INDEX',
+    'DROP INDEX' or 'OTHER'."""
+    words = strip_comments(statement).upper().split()
+    if not words:
+        return "OTHER"
+    if words[0] == "TRUNCATE":
+        return "TRUNCATE"
+    if words[0] == "RENAME":
+        return "RENAME TABLE"
+    if words[0] in ("CREATE", "ALTER", "DROP"):
+        if "INDEX" in words[1:6] and "TABLE" not in words[1:4]:
+            return f"{words[0]} INDEX"
+        if "TABLE" in words[1:4] and "TEMPORARY" not in words[1:3]:
+            return f"{words[0]} TABLE"
+    return "OTHER"
 
 
 def affected_tables(statement: str, default_db: str) -> list[tuple[str, str]]:
