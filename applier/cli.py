@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
-
 import typer
 
 from applier.runner import ApplierRunner
@@ -19,10 +15,10 @@ from binlog_pipeline.cli_common import (
     TargetUrlOption,
     build_settings,
     fail,
+    run_until_signalled,
 )
 from binlog_pipeline.errors import ConfigError, PipelineError
 
-log = logging.getLogger("applier")
 app = typer.Typer(add_completion=False)
 
 
@@ -53,21 +49,14 @@ def run(
         group_id=group_id,
         log_format=log_format,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("received %s: finishing the current batch", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     try:
-        ApplierRunner(settings, stop).run()
+        run_until_signalled(
+            "applier", "finishing the current batch", lambda stop: ApplierRunner(settings, stop).run()
+        )
     except ConfigError as exc:
         fail(f"configuration error: {exc}")
     except PipelineError as exc:
         fail(f"stopped: {exc}", code=1)
-    log.info("stopped cleanly")
 
 
 def main() -> None:

@@ -64,6 +64,8 @@ class ApplierRunner:
         # next offset to apply per assigned partition: the last committed position.
         self.positions: Offsets = {}
         self._reconcile = False
+        # partitions held at a RENAME record until the source table's topic applied the rename
+        self._waiting: dict[tuple[str, int], tuple[SchemaChange, str, float]] = {}
         self.batches_committed = 0
         self.rows_applied = 0
 
@@ -125,6 +127,7 @@ class ApplierRunner:
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.positions.pop((tp.topic, tp.partition), None)
+            self._waiting.pop((tp.topic, tp.partition), None)
         consumer.incremental_unassign(partitions)
         self._rewind()
 
@@ -156,6 +159,7 @@ class ApplierRunner:
         try:
             if self._reconcile:
                 self._reconcile_with_target()
+            self._resume_ready()
             batch = self._fill_batch()
             if batch:
                 self._apply(batch)
@@ -207,9 +211,18 @@ class ApplierRunner:
         return batch
 
     def _apply(self, batch: list[Message]) -> None:
-        for segment in _segments(batch):
+        held: set[tuple[str, int]] = set()
+        for whole in _segments(batch):
+            segment = [m for m in whole if (m.where.topic, m.where.partition) not in held]
+            if not segment:
+                continue
             first = segment[0]
             if isinstance(first, SchemaChange):
+                source = self._schema.waits_for_rename(first, {topic for topic, _ in self.positions})
+                if source is not None:
+                    held.add((first.where.topic, first.where.partition))
+                    self._hold(first, source)
+                    continue
                 self._schema.apply(first)
                 self._commit([], segment)
                 continue
@@ -217,6 +230,31 @@ class ApplierRunner:
             for change in changes:
                 self._schema.ensure_table(change, self._planner.target_of(change))
             self._apply_changes(changes)
+
+    def _hold(self, change: SchemaChange, source: str) -> None:
+        """Pause the partition at ``change`` (nothing past it is applied or committed)."""
+        key = (change.where.topic, change.where.partition)
+        tp = TopicPartition(*key, self.positions.get(key, change.where.offset))
+        self._consumer.pause([tp])
+        self._consumer.seek(tp)
+        self._waiting[key] = (change, source, time.monotonic())
+        log.info(
+            "holding %s at offset %s until %s is renamed by its own topic",
+            change.where.topic,
+            change.where.offset,
+            source,
+        )
+
+    def _resume_ready(self) -> None:
+        consumed = {topic for topic, _ in self.positions}
+        for key, (change, source, since) in list(self._waiting.items()):
+            if self._schema.waits_for_rename(change, consumed) is None:
+                self._consumer.resume([TopicPartition(*key)])
+                del self._waiting[key]
+                log.info("resuming %s: %s was renamed", key[0], source)
+            elif time.monotonic() - since > 60:
+                log.warning("%s still waits for %s to be renamed by its own topic", key[0], source)
+                self._waiting[key] = (change, source, time.monotonic())
 
     def _apply_changes(self, changes: list[RowChange]) -> None:
         try:

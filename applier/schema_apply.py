@@ -10,11 +10,8 @@ definition unchanged and is always run (running it twice is harmless: nothing af
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 
 import pymysql
-from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from applier.messages import RowChange, SchemaChange
 from applier.planner import Route
@@ -22,18 +19,19 @@ from applier.sql_writer import quote
 from applier.target import Target, classify, normalise_create
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError
+from binlog_pipeline.kafka_read import committed_reader, read_to_end
 from schemas.codec import DecodeError
-from schemas.ddl import affected_tables, statement_kind
+from schemas.ddl import CREATE_TABLE_HEAD, affected_tables, statement_kind
+from schemas.registry import TopicSchemaStore
 from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
-_HEAD = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(`(?:[^`]|``)+`|\S+)", re.I)
 
 
 def comparable(create: str | None) -> str | None:
     """A definition without its table name and AUTO_INCREMENT counter."""
     normal = normalise_create(create)
-    return None if normal is None else _HEAD.sub("CREATE TABLE _", normal, count=1)
+    return None if normal is None else CREATE_TABLE_HEAD.sub("CREATE TABLE _", normal, count=1)
 
 
 class SchemaApplier:
@@ -98,6 +96,23 @@ class SchemaApplier:
         log.info("applying DDL: %s", statement, extra={"kafka_message": str(change.where)})
         self._run(lambda: self._target.run_ddl(change.database, statement), f"DDL at {change.where}")
 
+    def waits_for_rename(self, change: SchemaChange, consumed_topics: set[str]) -> str | None:
+        """Per-table topics are not ordered with each other. A RENAME record in the *destination*
+        table's topic must not run before the source table's topic has applied everything up to
+        its own copy of the record (the rows present at the rename travel only in that topic).
+        Returns the source table to wait for, or None when the destination may proceed."""
+        if change.kind != "ddl" or statement_kind(change.statement) != "RENAME TABLE":
+            return None
+        pairs = affected_tables(change.statement, change.database)
+        sources, destinations = pairs[0::2], pairs[1::2]
+        key = (change.database, change.table)
+        if key not in destinations or self._target.info(*self._route(*key)).exists:
+            return None
+        source = sources[destinations.index(key)]
+        if self._topics.table(*source) not in consumed_topics:
+            return None  # the source table is not captured: its definition is all there is
+        return f"{source[0]}.{source[1]}"
+
     def _needs_running(self, change: SchemaChange, target_name: tuple[str, str]) -> bool:
         """Whether the target still lacks this DDL's effect (it may already have it after a crash
         between the DDL and the checkpoint update)."""
@@ -129,32 +144,11 @@ class SchemaApplier:
 
     def _from_history(self, database: str, table: str) -> str | None:
         """The latest definition of a table from the schema-change history topic."""
-        from schemas.registry import TopicSchemaStore
-
-        topic = self._topics.schema_changes
         store = TopicSchemaStore(self._settings.librdkafka(), self._topics.schemas)
-        consumer = Consumer(
-            self._settings.librdkafka(
-                **{
-                    "group.id": f"history-{uuid.uuid4().hex[:8]}",
-                    "isolation.level": "read_committed",
-                    "enable.auto.commit": False,
-                    "enable.partition.eof": True,
-                }
-            )
-        )
+        consumer = committed_reader(self._settings.librdkafka(), "history-reader")
         latest: str | None = None
         try:
-            consumer.assign([TopicPartition(topic, 0, 0)])
-            while True:
-                msg = consumer.poll(5.0)
-                if msg is None:
-                    break
-                error = msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        break
-                    continue
+            for msg in read_to_end(consumer, self._topics.schema_changes):
                 try:
                     record = store.decode(msg.value() or b"").record
                 except DecodeError:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from binlog_pipeline.cli_common import fail
+from binlog_pipeline.cli_common import ConfigOption, SetOption, build_settings, fail
 from binlog_pipeline.errors import StackError
 from binlog_pipeline.stack import SERVICES, Stack
 
@@ -25,6 +25,10 @@ stack_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(stack_app, name="stack")
+config_app = typer.Typer(
+    help="Configuration: the reference of every key, and a check of a config.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
 
 StateDir = Annotated[
     Path,
@@ -109,6 +113,23 @@ def stack_kill(
         Stack(state_dir).kill(service)
     except StackError as exc:
         fail(str(exc), code=1)
+
+
+@config_app.command("reference")
+def config_reference() -> None:
+    """Print the configuration reference (every key, env variable, default, meaning) as Markdown."""
+    from binlog_pipeline.config_docs import reference
+
+    typer.echo(reference(), nl=False)
+
+
+@config_app.command("check")
+def config_check(config: ConfigOption = None, sets: SetOption = None) -> None:
+    """Load the configuration (file, BINLOG_PIPELINE_* env, --set) and print the effective values,
+    secrets masked; exit 2 with the key, its origin and what is expected when invalid."""
+    settings = build_settings(config, sets)
+    for key in type(settings).model_fields:
+        typer.echo(f"{key} = {getattr(settings, key)}")  # str() of a URL masks its password
 
 
 def main() -> None:

@@ -3,6 +3,10 @@ for any other setting. Turns them into :class:`Settings` or a clean non-zero exi
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,3 +72,19 @@ def build_settings(config: Path | None, sets: list[str] | None, **flags: Any) ->
 def fail(message: str, code: int = 2) -> Any:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def run_until_signalled(name: str, on_signal: str, run: Callable[[threading.Event], None]) -> None:
+    """Run ``run(stop)``; SIGTERM/SIGINT set ``stop`` so the loop ends at a safe point (shutdown is
+    a path, not an accident)."""
+    log = logging.getLogger(name)
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        log.info("received %s: %s", signal.Signals(signum).name, on_signal)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    run(stop)
+    log.info("stopped cleanly")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
 from typing import Annotated
 
 import typer
@@ -18,13 +15,13 @@ from binlog_pipeline.cli_common import (
     SourceUrlOption,
     build_settings,
     fail,
+    run_until_signalled,
 )
 from binlog_pipeline.errors import ConfigError, PermanentError, TransientError
 from producer.publisher import ProducerFenced
 from producer.runner import ProducerRunner
 from producer.source_check import SourceMisconfigured
 
-log = logging.getLogger("producer")
 EXIT_FENCED = 3
 
 app = typer.Typer(add_completion=False)
@@ -62,16 +59,10 @@ def run(
         start_position=start_position,
         log_format=log_format,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("received %s: finishing the open transaction", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     try:
-        ProducerRunner(settings, stop).run()
+        run_until_signalled(
+            "producer", "finishing the open transaction", lambda stop: ProducerRunner(settings, stop).run()
+        )
     except ConfigError as exc:
         fail(f"configuration error: {exc}")
     except ProducerFenced as exc:
@@ -80,7 +71,6 @@ def run(
         fail(f"source not ready for CDC: {exc}", code=1)
     except (PermanentError, TransientError) as exc:
         fail(f"stopped: {exc}", code=1)
-    log.info("stopped cleanly")
 
 
 def main() -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError, PipelineError, TransientError
+from binlog_pipeline.kafka_read import committed_reader, read_to_end
 from producer.position import Checkpoint
 from schemas.codec import WriterSchema
 from schemas.topics import TopicNames
@@ -177,48 +177,21 @@ class TransactionalPublisher:
     # --- the checkpoint -----------------------------------------------------------------------
     def read_checkpoint(self) -> Checkpoint | None:
         """The last committed checkpoint of this transactional.id (read_committed)."""
-        consumer = Consumer(
-            self._settings.librdkafka(
-                **{
-                    "group.id": f"{self._transactional_id}.checkpoint-reader",
-                    "isolation.level": "read_committed",
-                    "enable.auto.commit": False,
-                    "enable.partition.eof": True,
-                }
-            )
+        consumer = committed_reader(
+            self._settings.librdkafka(), f"{self._transactional_id}.checkpoint-reader"
         )
-        topic = self._topics.checkpoints
+        key = self._transactional_id.encode()
+        latest: bytes | None = None
         try:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=KAFKA_TIMEOUT_S)
-            if high <= low:
-                return None
-            consumer.assign([TopicPartition(topic, 0, low)])
-            latest: bytes | None = None
-            key = self._transactional_id.encode()
-            deadline = time.monotonic() + KAFKA_TIMEOUT_S
-            while time.monotonic() < deadline:
-                msg = consumer.poll(1.0)
-                if msg is None:
-                    continue
-                error = msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        break
-                    raise classify(KafkaException(error), "reading the checkpoint topic")
+            for msg in read_to_end(consumer, self._topics.checkpoints, timeout_s=KAFKA_TIMEOUT_S):
                 if msg.key() == key:
                     latest = msg.value()
-            else:
-                raise TransientError(f"timed out reading checkpoint topic {topic}")
-            return Checkpoint.from_json(latest) if latest is not None else None
         except KafkaException as exc:
             raise classify(exc, "reading the checkpoint topic") from exc
         finally:
             consumer.close()
+        return Checkpoint.from_json(latest) if latest is not None else None
 
     def close(self) -> None:
         self.abort()
         self._producer.flush(5)
-
-
-def describe(conf: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(conf.items()) if "password" not in k and "secret" not in k)

@@ -29,7 +29,7 @@ from producer.binlog_reader import (
 )
 from producer.events import EventBuilder, Message
 from producer.position import BinlogPosition, Checkpoint
-from producer.publisher import TransactionalPublisher, classify
+from producer.publisher import ProducerFenced, TransactionalPublisher, classify
 from producer.source_check import (
     CONNECTION_ERRORS,
     SourceInfo,
@@ -42,6 +42,8 @@ from schemas.ddl import statement_kind
 from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
+# MariaDB ER_SLAVE_SAME_ID: a newer connection with our server_id displaced this one.
+REPLICA_DISPLACED = 4052
 
 
 class ProducerRunner:
@@ -95,6 +97,11 @@ class ProducerRunner:
         except pymysql.MySQLError as exc:
             publisher.abort()
             code = exc.args[0] if exc.args else 0
+            if code == REPLICA_DISPLACED:
+                raise ProducerFenced(
+                    f"another replica connected to the source with server_id {self._settings.server_id} "
+                    "(another producer of this pipeline, or a clash: set a unique server_id)"
+                ) from exc
             if code in CONNECTION_ERRORS:
                 raise TransientError(f"source connection lost: {exc}") from exc
             raise PermanentError(f"source error: {exc}") from exc

@@ -8,5 +8,7 @@ bash scripts/install.sh
 BP=.venv/bin/binlog-pipeline
 $BP stack up
 eval "$($BP stack env)"
+.venv/bin/python scripts/demo.py
 echo
-echo "The stack is up. Point any shell at it with:  eval \"\$($BP stack env)\""
+echo "The stack is still up. Point any shell at it with:  eval \"\$($BP stack env)\""
+echo "Stop it with: $BP stack down   (add --purge to delete its data)"

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from applier.runner import ApplierRunner
 from binlog_pipeline.config import Settings, load_settings
+from tests.runner_harness import CliProcess, RunnerThread
 from tests.services import Services, connect, query
 
 
@@ -29,73 +24,21 @@ def applier_settings(services: Services, prefix: str, **overrides: Any) -> Setti
     return load_settings(env={}, flags=flags)
 
 
-class ApplierThread:
+class ApplierThread(RunnerThread[ApplierRunner]):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.stop_event = threading.Event()
-        self.runner = ApplierRunner(settings, self.stop_event)
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.runner.run()
-        except BaseException as exc:
-            self.error = exc
-
-    def __enter__(self) -> ApplierThread:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout_s: float = 60) -> None:
-        self.stop_event.set()
-        self._thread.join(timeout_s)
-        assert not self._thread.is_alive(), "applier did not stop"
-        if self.error is not None:
-            raise self.error
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop_event.set()
-        self._thread.join(60)
+        super().__init__(lambda stop: ApplierRunner(settings, stop))
 
 
-class ApplierProcess:
-    def __init__(self, services: Services, prefix: str, log_path: Path, **settings: Any) -> None:
-        self.args = [
-            sys.executable,
-            "-m",
-            "applier",
-            "--topic-prefix",
-            prefix,
-            "--group-id",
-            f"applier-{prefix}",
-        ]
-        for key, value in {"retry_deadline_s": 120, "retry_max_backoff_ms": 1000, **settings}.items():
-            self.args += ["--set", f"{key}={value}"]
-        self.env = services.env()
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> ApplierProcess:
-        self.proc = subprocess.Popen(
-            self.args, env=self.env, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT
-        )
-        return self
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    def terminate(self, timeout_s: float = 60) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout_s)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
+def ApplierProcess(services: Services, prefix: str, log_path: Path, **settings: Any) -> CliProcess:
+    """``binlog-applier`` as a child process."""
+    return CliProcess(
+        "applier",
+        services,
+        log_path,
+        ["--topic-prefix", prefix, "--group-id", f"applier-{prefix}"],
+        {"retry_deadline_s": 120, "retry_max_backoff_ms": 1000, **settings},
+    )
 
 
 def table_state(services: Services, database: str, table: str) -> tuple[Any, Any, Any, Any]:

@@ -1,0 +1,55 @@
+"""Reading one partition from an offset up to its current end, read_committed — how the producer
+finds its checkpoint, how consumers load writer schemas, and how the applier finds a table's
+definition in the schema-change history."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from binlog_pipeline.errors import TransientError
+
+
+def committed_reader(kafka_conf: dict[str, Any], purpose: str) -> Consumer:
+    """A consumer that never joins a group's assignment or commits: for assign() + reads."""
+    return Consumer(
+        {
+            **kafka_conf,
+            "group.id": f"{purpose}-{uuid.uuid4().hex[:8]}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+
+
+def read_to_end(
+    consumer: Consumer, topic: str, partition: int = 0, start: int = 0, timeout_s: float = 30.0
+) -> Iterator[Message]:
+    """Yield every committed message of ``topic[partition]`` from ``start`` to the end as of the
+    call (partition EOF). Raises :class:`TransientError` on timeout, ``KafkaException`` on errors."""
+    tp = TopicPartition(topic, partition, start)
+    _, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+    if high <= start:
+        return
+    consumer.assign([tp])
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise TransientError(f"timed out reading {topic}[{partition}] to its end")
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    return
+                raise KafkaException(error)
+            yield msg
+    finally:
+        consumer.unassign()
