@@ -37,7 +37,13 @@ def ApplierProcess(services: Services, prefix: str, log_path: Path, **settings: 
         services,
         log_path,
         ["--topic-prefix", prefix, "--group-id", f"applier-{prefix}"],
-        {"retry_deadline_s": 120, "retry_max_backoff_ms": 1000, **settings},
+        # A kill -9'd member keeps its partitions until its session times out (45 s by default).
+        {
+            "retry_deadline_s": 120,
+            "retry_max_backoff_ms": 1000,
+            "kafka": "session.timeout.ms=6000",
+            **settings,
+        },
     )
 
 

@@ -56,7 +56,8 @@ def test_ddl_interleaved_with_dml_is_published_in_order(
             )
         )
         wait_for(
-            lambda: len(decode_topic(services.bootstrap, topic_prefix, source_db, "t")) >= 12, what="12 records in t's topic"
+            lambda: len(decode_topic(services.bootstrap, topic_prefix, source_db, "t")) >= 12,
+            what="12 records in t's topic",
         )
         producer.stop()
     t = decode_topic(services.bootstrap, topic_prefix, source_db, "t")
