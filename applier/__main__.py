@@ -1,3 +1,3 @@
-from applier.cli import main
+from applier.entry import main
 
 main()

@@ -24,6 +24,7 @@ from applier.schema_apply import SchemaApplier
 from applier.target import Target, classify
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError, PipelineError, TransientError
+from binlog_pipeline.kafka_admin import ensure_topic
 from binlog_pipeline.retry import retrying
 from schemas.registry import TopicSchemaStore
 from schemas.topics import TopicNames
@@ -59,6 +60,7 @@ class ApplierRunner:
             )
         )
         self._dlq: Producer | None = None
+        self._dlq_errors: list[str] = []
         if settings.dead_letter_topic:
             self._dlq = Producer(settings.librdkafka(**{"enable.idempotence": True, "acks": "all"}))
         # next offset to apply per assigned partition: the last committed position.
@@ -72,6 +74,10 @@ class ApplierRunner:
     # --- lifecycle -------------------------------------------------------------------------------
     def run(self) -> None:
         retrying(self._settings, self._prepare_target)
+        if self._settings.dead_letter_topic:
+            retrying(
+                self._settings, lambda: ensure_topic(self._settings, self._settings.dead_letter_topic or "")
+            )
         self._consumer.subscribe(
             [self._topics.table_pattern],
             on_assign=self._on_assign,
@@ -330,12 +336,21 @@ class ApplierRunner:
             value if value is not None else row_key.encode(),
             key,
             headers=headers,
+            on_delivery=self._on_dead_letter_delivery,
         )
+
+    def _on_dead_letter_delivery(self, error: KafkaError | None, _msg: Any) -> None:
+        if error is not None:
+            self._dlq_errors.append(error.str())
 
     def _flush_dead_letters(self) -> None:
         """Confirm dead-letter deliveries before the COMMIT that moves the checkpoint past them."""
-        if self._dlq is not None and self._dlq.flush(KAFKA_TIMEOUT_S) > 0:
-            raise TransientError("dead-letter messages not confirmed by the broker")
+        if self._dlq is None:
+            return
+        undelivered = self._dlq.flush(KAFKA_TIMEOUT_S)
+        errors, self._dlq_errors = self._dlq_errors, []
+        if undelivered or errors:
+            raise TransientError(f"dead-letter messages not confirmed by the broker: {errors or undelivered}")
 
 
 def _segments(batch: list[Message]) -> Iterable[list[Message]]:

@@ -77,6 +77,9 @@ class SchemaApplier:
                 definition = change.create_table
                 self._run(lambda: self._target.create_table(*target_name, definition), "creating a table")
             return
+        if statement_kind(change.statement) == "CREATE TABLE":
+            self._create(change, target_name)
+            return
         if target_name != key:
             raise PermanentError(
                 f"DDL on routed table {change.database}.{change.table} (message {change.where}) must be applied "
@@ -95,6 +98,25 @@ class SchemaApplier:
             statement = f"DROP TABLE IF EXISTS {quote(target_name[0])}.{quote(target_name[1])}"
         log.info("applying DDL: %s", statement, extra={"kafka_message": str(change.where)})
         self._run(lambda: self._target.run_ddl(change.database, statement), f"DDL at {change.where}")
+
+    def _create(self, change: SchemaChange, target_name: tuple[str, str]) -> None:
+        """A replicated CREATE TABLE: created from the recorded definition under the (possibly
+        routed) target name, unless it exists already (re-applied) or creating is switched off."""
+        name = ".".join(target_name)
+        if self._target.info(*target_name).exists:
+            log.info(
+                "table %s exists on the target, skipping its CREATE",
+                name,
+                extra={"kafka_message": str(change.where)},
+            )
+            return
+        if not self._settings.create_missing_tables:
+            raise PermanentError(
+                f"the stream creates table {name} (message {change.where}), which the target lacks, and "
+                "create_missing_tables=false: create it on the target yourself, then restart"
+            )
+        definition = change.create_table or change.statement
+        self._run(lambda: self._target.create_table(*target_name, definition), f"creating {name}")
 
     def waits_for_rename(self, change: SchemaChange, consumed_topics: set[str]) -> str | None:
         """Per-table topics are not ordered with each other. A RENAME record in the *destination*

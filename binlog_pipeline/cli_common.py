@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from binlog_pipeline import logs
+from binlog_pipeline import logs, shutdown
 from binlog_pipeline.config import FIELDS, Settings, load_settings
 from binlog_pipeline.errors import ConfigError
 
@@ -78,7 +78,7 @@ def run_until_signalled(name: str, on_signal: str, run: Callable[[threading.Even
     """Run ``run(stop)``; SIGTERM/SIGINT set ``stop`` so the loop ends at a safe point (shutdown is
     a path, not an accident)."""
     log = logging.getLogger(name)
-    stop = threading.Event()
+    stop = shutdown.STOP  # may already be set: a signal during start-up
 
     def handle(signum: int, _frame: object) -> None:
         log.info("received %s: %s", signal.Signals(signum).name, on_signal)

@@ -1,3 +1,3 @@
-from producer.cli import main
+from producer.entry import main
 
 main()

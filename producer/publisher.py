@@ -11,10 +11,11 @@ import logging
 import time
 
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient
 
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError, PipelineError, TransientError
+from binlog_pipeline.kafka_admin import create_topic
 from binlog_pipeline.kafka_read import committed_reader, read_to_end
 from producer.position import Checkpoint
 from schemas.codec import WriterSchema
@@ -88,24 +89,7 @@ class TransactionalPublisher:
         """Create ``name`` if absent; True when this call created it."""
         if name in self._known_topics:
             return False
-        config = {"cleanup.policy": "compact"} if compacted else {}
-        if retain_forever:
-            config["retention.ms"] = "-1"
-        partitions = 1 if (compacted or retain_forever) else self._settings.topic_partitions
-        replication = self._settings.topic_replication_factor or -1
-        futures = self._admin.create_topics([NewTopic(name, partitions, replication, config=config)])
-        try:
-            futures[name].result(KAFKA_TIMEOUT_S)
-            created = True
-            log.info("created topic %s", name, extra={"partitions": partitions})
-        except KafkaException as exc:
-            err: KafkaError = exc.args[0]
-            if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise PermanentError(
-                    f"cannot create topic {name}: {err.str()} (create it yourself or allow the "
-                    "producer's principal to CREATE topics)"
-                ) from exc
-            created = False
+        created = create_topic(self._admin, self._settings, name, compacted, retain_forever)
         self._known_topics.add(name)
         return created
 
