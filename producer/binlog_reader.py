@@ -79,6 +79,17 @@ class TxnStart:
 Item = RowChange | TxnEnd | SchemaChangeEvent | Idle | TxnStart
 
 
+class ColumnFilter:
+    """Exclude glob patterns over ``db.table.column``."""
+
+    def __init__(self, exclude: list[str]) -> None:
+        self._exclude = exclude
+
+    def excluded(self, database: str, table: str, column: str) -> bool:
+        name = f"{database}.{table}.{column}"
+        return any(fnmatch.fnmatchcase(name, p) for p in self._exclude)
+
+
 class TableFilter:
     """Include/exclude glob patterns over ``db.table`` (include empty = everything)."""
 
@@ -111,8 +122,10 @@ class BinlogReader:
         start: BinlogPosition,
         captured: TableFilter,
         heartbeat_s: float,
+        columns: ColumnFilter | None = None,
     ) -> None:
         self._captured = captured
+        self._columns = columns or ColumnFilter([])
         self._tables: dict[tuple[Any, ...], CapturedTable] = {}
         self._file = start.file
         self._stream = BinLogStreamReader(
@@ -217,11 +230,21 @@ class BinlogReader:
             specs.append(spec)
             decoders.append(decoder)
         primary_key = tuple(c.name for c in columns if c.is_primary)
-        schema = TableSchema(database, table, tuple(specs), primary_key)
+        keep = [i for i, spec in enumerate(specs) if not self._columns.excluded(database, table, spec.name)]
+        dropped = [specs[i].name for i in range(len(specs)) if i not in keep]
+        if set(dropped) & set(primary_key):
+            raise PermanentError(
+                f"exclude_columns removes primary-key column(s) {sorted(set(dropped) & set(primary_key))} of "
+                f"{database}.{table}; keys identify rows downstream and cannot be excluded"
+            )
+        schema = TableSchema(database, table, tuple(specs[i] for i in keep), primary_key)
         log.info(
-            "captured table %s.%s", database, table, extra={"columns": len(specs), "primary_key": primary_key}
+            "captured table %s.%s",
+            database,
+            table,
+            extra={"columns": len(keep), "excluded": dropped, "primary_key": primary_key},
         )
-        return CapturedTable(schema, RowImageDecoder(decoders))
+        return CapturedTable(schema, RowImageDecoder(decoders, keep if dropped else None))
 
     def _rows(self, event: Any, table: CapturedTable, op: str, first_row: int) -> Iterator[RowChange]:
         decoder = table.decoder

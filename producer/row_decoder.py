@@ -350,10 +350,13 @@ def compile_column(column: Any) -> tuple[ColumnSpec, Decoder]:
 class RowImageDecoder:
     """Decodes the full row images of one table map (binlog_row_image=FULL)."""
 
-    def __init__(self, decoders: Sequence[Decoder]) -> None:
+    def __init__(self, decoders: Sequence[Decoder], keep: Sequence[int] | None = None) -> None:
+        """``keep``: positions of the columns to return (all when None); excluded columns are
+        still read, since the row image is one byte stream."""
         self._decoders = list(decoders)
         self._count = len(decoders)
         self._bitmap_len = (self._count + 7) // 8
+        self._keep = list(keep) if keep is not None else None
 
     def read_row(self, buf: bytes, pos: int) -> tuple[list[Any], int]:
         """One row image at ``pos``: its values (``None`` for NULL) and the next offset."""
@@ -364,6 +367,8 @@ class RowImageDecoder:
             if null_bitmap[i >> 3] >> (i & 7) & 1:
                 continue
             values[i], pos = decode(buf, pos)
+        if self._keep is not None:
+            values = [values[i] for i in self._keep]
         return values, pos
 
     def check_full_image(self, present: bytes) -> bool:

@@ -20,6 +20,7 @@ from binlog_pipeline.errors import PermanentError, TransientError
 from binlog_pipeline.retry import retrying
 from producer.binlog_reader import (
     BinlogReader,
+    ColumnFilter,
     Idle,
     RowChange,
     SchemaChangeEvent,
@@ -117,7 +118,8 @@ class ProducerRunner:
         publisher = self._publisher
         builder = EventBuilder(self._topics, info.server_id)
         heartbeat_s = min(max(s.txn_max_ms / 1000, 0.05), 1.0)
-        reader = BinlogReader(s.source_url, s.server_id, start.position, self._filter, heartbeat_s)
+        columns = ColumnFilter(s.exclude_columns)
+        reader = BinlogReader(s.source_url, s.server_id, start.position, self._filter, heartbeat_s, columns)
         boundary, skip, gtid = start.position, start.skip_rows, start.gtid
         defined = set(start.defined_tables)
         rows_done = 0  # captured rows published from the current source transaction

@@ -1,0 +1,99 @@
+"""The producer while it runs: table and column filters, and source disconnects it must survive
+without losing, repeating or re-reading from the start of the binlog."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from binlog_pipeline.errors import PermanentError
+from schemas.topics import TopicNames
+from tests.kafka_helpers import changes, decode_topic, wait_for
+from tests.producer_harness import ProducerThread, current_position, producer_settings
+from tests.services import Services, connect, query
+from tests.test_producer_exactly_once import wait_complete
+from tests.workload import Workload
+
+pytestmark = pytest.mark.integration
+
+
+def test_table_and_column_filters(services: Services, source_db: str, topic_prefix: str) -> None:
+    """include/exclude table globs decide which tables get topics; excluded columns are left out
+    of the events (and the rows still decode correctly around them)."""
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        for table in ("keep1", "keep_not", "other"):
+            cur.execute(f"CREATE TABLE `{source_db}`.{table} (id INT PRIMARY KEY, secret VARCHAR(10), v INT)")
+    settings = producer_settings(
+        services, topic_prefix, start_position=current_position(services),
+        include_tables=f"{source_db}.keep*", exclude_tables=f"{source_db}.keep_not",
+        exclude_columns=f"{source_db}.keep1.secret",
+    )
+    with ProducerThread(settings) as producer:
+        with connect(services.source_admin) as conn, conn.cursor() as cur:
+            for table in ("keep1", "keep_not", "other"):
+                cur.execute(f"INSERT INTO `{source_db}`.{table} VALUES (1, 'pssst', 10)")
+        events = wait_for(lambda: changes(decode_topic(services.bootstrap, topic_prefix, source_db, "keep1")))
+        producer.stop()
+    assert events[0]["after"] == {"id": 1, "v": 10}
+    topics = set(AdminClient({"bootstrap.servers": services.bootstrap}).list_topics(timeout=10).topics)
+    names = TopicNames(topic_prefix)
+    assert names.table(source_db, "keep1") in topics
+    assert names.table(source_db, "keep_not") not in topics and names.table(source_db, "other") not in topics
+
+
+def test_excluding_a_key_column_is_refused(services: Services, source_db: str, topic_prefix: str) -> None:
+    """A primary-key column cannot be excluded: keys identify rows downstream."""
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{source_db}`.t (id INT PRIMARY KEY, v INT)")
+    settings = producer_settings(services, topic_prefix, start_position=current_position(services),
+                                 exclude_columns=f"{source_db}.t.id")
+    with ProducerThread(settings) as producer:
+        with connect(services.source_admin) as conn, conn.cursor() as cur:
+            cur.execute(f"INSERT INTO `{source_db}`.t VALUES (1, 1)")
+        wait_for(lambda: producer.error is not None, what="the producer to refuse")
+    assert isinstance(producer.error, PermanentError) and "primary-key column(s) ['id']" in str(producer.error)
+
+
+def kill_binlog_dump(services: Services) -> int:
+    ids = query(services.source_admin, "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%%'")
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        for (conn_id,) in ids:
+            cur.execute(f"KILL CONNECTION {int(conn_id)}")
+    return len(ids)
+
+
+def test_replication_connection_killed(services: Services, source_db: str, topic_prefix: str) -> None:
+    """KILL of the producer's replication connection, twice, mid-stream: every change exactly once."""
+    workload = Workload(services.source_admin, source_db, seed=41)
+    workload.create_tables()
+    settings = producer_settings(services, topic_prefix, start_position=current_position(services))
+    with ProducerThread(settings) as producer:
+        workload.run(40)
+        wait_for(lambda: kill_binlog_dump(services) > 0, what="a replication connection to kill")
+        workload.run(40, large_every=20, large_rows=1500)
+        wait_for(lambda: kill_binlog_dump(services) > 0, what="the replication connection again")
+        workload.run(40)
+        seen = wait_complete(services, topic_prefix, workload)
+        assert producer.error is None
+        producer.stop()
+    assert seen == workload.expected
+
+
+def test_source_restart(services: Services, source_db: str, topic_prefix: str) -> None:
+    """The source server stops and starts (its binlog rotates): the producer waits, resumes from
+    its own position and repeats nothing."""
+    stack = services.stack
+    if stack is None:
+        pytest.skip("needs the local stack to restart the source")
+    workload = Workload(services.source_admin, source_db, seed=42)
+    workload.create_tables()
+    settings = producer_settings(services, topic_prefix, start_position=current_position(services))
+    with ProducerThread(settings) as producer:
+        workload.run(40)
+        stack.down(["source"])
+        stack.up(["source"])
+        workload.run(40)
+        seen = wait_complete(services, topic_prefix, workload)
+        assert producer.error is None
+        producer.stop()
+    assert seen == workload.expected
