@@ -88,7 +88,8 @@ class Settings(BaseModel):
     )
     start_position: str = Field(
         "end",
-        description="Where a producer without a checkpoint starts: end | earliest | FILE:POS.",
+        description="Where a producer without a checkpoint starts: end | earliest | FILE:POS | gtid:SET "
+        "(after the given GTID set; MariaDB 0-1-42 or MySQL uuid:1-42 form).",
     )
     include_tables: PatternList = Field(
         default_factory=list, description="db.table glob patterns to capture (empty: all)."
@@ -154,7 +155,9 @@ class Settings(BaseModel):
     def _start_position_is_known(cls, value: str) -> str:
         if value in ("end", "earliest") or re.fullmatch(r"[^:\s]+:\d+", value):
             return value
-        raise ValueError("expected 'end', 'earliest' or FILE:POS such as mysql-bin.000003:4")
+        if value.startswith("gtid:") and len(value) > 5:
+            return value
+        raise ValueError("expected 'end', 'earliest', FILE:POS such as mysql-bin.000003:4, or gtid:SET")
 
     def effective_transactional_id(self) -> str:
         return self.transactional_id or f"binlog-producer.{self.topic_prefix}"

@@ -23,7 +23,7 @@ from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateR
 
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError
-from producer.position import BinlogPosition
+from producer.position import BinlogPosition, GtidStart
 from producer.row_decoder import RowImageDecoder, UnsupportedColumn, compile_column
 from schemas.ddl import affected_tables
 from schemas.envelope import TableSchema
@@ -74,6 +74,7 @@ class Idle:
 @dataclass(frozen=True)
 class TxnStart:
     gtid: str | None
+    position: BinlogPosition | None  # where this transaction's first event starts
 
 
 Item = RowChange | TxnEnd | SchemaChangeEvent | Idle | TxnStart
@@ -119,26 +120,31 @@ class BinlogReader:
         self,
         url: DatabaseUrl,
         server_id: int,
-        start: BinlogPosition,
+        start: BinlogPosition | GtidStart,
         captured: TableFilter,
         heartbeat_s: float,
         columns: ColumnFilter | None = None,
+        is_mariadb: bool = True,
     ) -> None:
         self._captured = captured
         self._columns = columns or ColumnFilter([])
         self._tables: dict[tuple[Any, ...], CapturedTable] = {}
-        self._file = start.file
+        if isinstance(start, GtidStart):
+            # GTID positioning; is_mariadb picks the MariaDB or the MySQL dump protocol.
+            positioning: dict[str, Any] = {"auto_position": start.gtid_set, "is_mariadb": is_mariadb}
+            self._previous: BinlogPosition | None = None
+        else:
+            # By file and position (classic COM_BINLOG_DUMP, MySQL and MariaDB alike):
+            # is_mariadb=True would switch the library to GTID positioning and ignore them.
+            positioning = {"log_file": start.file, "log_pos": start.pos, "is_mariadb": False}
+            self._previous = start
         self._stream = BinLogStreamReader(
             connection_settings=url.connect_kwargs(),
             server_id=server_id,
-            log_file=start.file,
-            log_pos=start.pos,
             resume_stream=True,
             blocking=True,
             slave_heartbeat=heartbeat_s,
-            # is_mariadb=True would make the library position by GTID and ignore log_file /
-            # log_pos; the classic COM_BINLOG_DUMP by file and position works on MariaDB too.
-            is_mariadb=False,
+            **positioning,
             only_events=[
                 RotateEvent,
                 GtidEvent,
@@ -178,9 +184,12 @@ class BinlogReader:
                     yield item
             elif kind in (GtidEvent, MariadbGtidEvent):
                 row_index = 0
-                yield TxnStart(str(event.gtid))
+                yield TxnStart(str(event.gtid), self._previous)
             elif kind is HeartbeatLogEvent:
                 yield Idle()
+            if self._stream.log_file and self._stream.log_pos:
+                # The end of this event is where the next one starts.
+                self._previous = BinlogPosition(self._stream.log_file, self._stream.log_pos)
             # RotateEvent: the library tracks the file name (self._stream.log_file) itself.
 
     def _query(self, event: Any) -> Item | None:

@@ -28,6 +28,16 @@ class BinlogPosition:
 
 
 @dataclass(frozen=True)
+class GtidStart:
+    """Start after a GTID set (first start only: checkpoints are always exact file/positions)."""
+
+    gtid_set: str
+
+    def __str__(self) -> str:
+        return f"gtid:{self.gtid_set}"
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     position: BinlogPosition
     skip_rows: int = 0

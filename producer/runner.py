@@ -29,7 +29,7 @@ from producer.binlog_reader import (
     TxnStart,
 )
 from producer.events import EventBuilder, Message
-from producer.position import BinlogPosition, Checkpoint
+from producer.position import BinlogPosition, Checkpoint, GtidStart
 from producer.publisher import ProducerFenced, TransactionalPublisher, classify
 from producer.source_check import (
     CONNECTION_ERRORS,
@@ -78,20 +78,20 @@ class ProducerRunner:
         publisher = self._publisher
         publisher.abort()
         checkpoint = publisher.read_checkpoint()
+        start: BinlogPosition | GtidStart
         if checkpoint is None:
-            checkpoint = Checkpoint(resolve_start(self._settings, info), server_id=info.server_id)
+            start = resolve_start(self._settings, info)
             log.info(
-                "no checkpoint: starting at %s (start_position=%s)",
-                checkpoint.position,
-                self._settings.start_position,
+                "no checkpoint: starting at %s (start_position=%s)", start, self._settings.start_position
             )
         else:
+            start = checkpoint.position
             info = inspect_source(self._settings)
             check_available(checkpoint.position, info)
             log.info("resuming at %s", checkpoint.position, extra={"skip_rows": checkpoint.skip_rows})
         self.committed = checkpoint
         try:
-            self._stream(checkpoint, info)
+            self._stream(start, checkpoint, info)
         except KafkaException as exc:
             publisher.abort()
             raise classify(exc, "streaming") from exc
@@ -112,23 +112,35 @@ class ProducerRunner:
             publisher.abort()
             raise
 
-    def _stream(self, start: Checkpoint, info: SourceInfo) -> None:
+    def _stream(
+        self, start: BinlogPosition | GtidStart, resumed: Checkpoint | None, info: SourceInfo
+    ) -> None:
+        """Stream from ``start``: the checkpoint's position when ``resumed``, else the configured
+        start (for a GTID start, the exact position is learnt from the first transaction)."""
         s = self._settings
         assert s.source_url is not None and self._publisher is not None
         publisher = self._publisher
         builder = EventBuilder(self._topics, info.server_id)
         heartbeat_s = min(max(s.txn_max_ms / 1000, 0.05), 1.0)
         columns = ColumnFilter(s.exclude_columns)
-        reader = BinlogReader(s.source_url, s.server_id, start.position, self._filter, heartbeat_s, columns)
-        boundary, skip, gtid = start.position, start.skip_rows, start.gtid
-        defined = set(start.defined_tables)
+        reader = BinlogReader(
+            s.source_url, s.server_id, start, self._filter, heartbeat_s, columns, is_mariadb=info.is_mariadb
+        )
+        boundary: BinlogPosition | None = start if isinstance(start, BinlogPosition) else None
+        skip = resumed.skip_rows if resumed else 0
+        gtid = resumed.gtid if resumed else None
+        defined = set(resumed.defined_tables) if resumed else set()
         rows_done = 0  # captured rows published from the current source transaction
-        last_event_ts = start.event_ts
+        last_event_ts = resumed.event_ts if resumed else 0
         last_commit = time.monotonic()
         control = connect(s.source_url)
 
+        def at() -> BinlogPosition:
+            assert boundary is not None, "a transaction boundary precedes every row and commit"
+            return boundary
+
         def checkpoint() -> Checkpoint:
-            return Checkpoint(boundary, rows_done, gtid, info.server_id, last_event_ts, frozenset(defined))
+            return Checkpoint(at(), rows_done, gtid, info.server_id, last_event_ts, frozenset(defined))
 
         def commit() -> None:
             nonlocal last_commit
@@ -152,7 +164,7 @@ class ProducerRunner:
                 "definition",
                 "",
                 show_create(control, database, table),
-                boundary,
+                at(),
                 gtid,
                 last_event_ts,
             )
@@ -167,7 +179,7 @@ class ProducerRunner:
                         continue  # published before a restart inside this source transaction
                     schema = item.table.schema
                     define(schema.database, schema.table)
-                    send(builder.row_message(item, boundary, gtid))
+                    send(builder.row_message(item, at(), gtid))
                     rows_done = item.row + 1
                     last_event_ts = item.ts
                     if publisher.rows_in_transaction >= s.txn_max_rows:
@@ -181,6 +193,8 @@ class ProducerRunner:
                         commit()
                 elif isinstance(item, TxnStart):
                     gtid = item.gtid
+                    if boundary is None:  # GTID start: the first exact position we can resume from
+                        boundary = item.position
                 elif isinstance(item, SchemaChangeEvent):
                     boundary, skip, rows_done = item.position, 0, 0
                     for database, table in item.tables:
@@ -210,6 +224,7 @@ class ProducerRunner:
                         commit()
                     elif (
                         not publisher.in_transaction
+                        and boundary is not None
                         and self.committed is not None
                         and boundary != self.committed.position
                         and (time.monotonic() - last_commit) * 1000 >= s.heartbeat_interval_ms
@@ -218,7 +233,7 @@ class ProducerRunner:
                 if self._stop.is_set():
                     # A checkpoint is valid after any row (rows_done), so stopping commits
                     # everything published so far and nothing more.
-                    if publisher.in_transaction:
+                    if publisher.in_transaction and boundary is not None:
                         commit()
                     return
                 publisher.poll()

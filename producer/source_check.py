@@ -11,7 +11,7 @@ import pymysql
 from binlog_pipeline.config import Settings
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError, TransientError
-from producer.position import BinlogPosition
+from producer.position import BinlogPosition, GtidStart
 
 # MySQL/MariaDB error codes for connection-level failures worth retrying.
 CONNECTION_ERRORS = frozenset({2002, 2003, 2006, 2013, 2055, 1040, 1053})
@@ -110,8 +110,10 @@ def _check(variables: dict[str, str], settings: Settings) -> None:
         )
 
 
-def resolve_start(settings: Settings, info: SourceInfo) -> BinlogPosition:
+def resolve_start(settings: Settings, info: SourceInfo) -> BinlogPosition | GtidStart:
     """Where a producer without a checkpoint starts."""
+    if settings.start_position.startswith("gtid:"):
+        return GtidStart(settings.start_position[5:])
     if settings.start_position == "end":
         return info.current
     if settings.start_position == "earliest":

@@ -24,8 +24,11 @@ def test_table_and_column_filters(services: Services, source_db: str, topic_pref
         for table in ("keep1", "keep_not", "other"):
             cur.execute(f"CREATE TABLE `{source_db}`.{table} (id INT PRIMARY KEY, secret VARCHAR(10), v INT)")
     settings = producer_settings(
-        services, topic_prefix, start_position=current_position(services),
-        include_tables=f"{source_db}.keep*", exclude_tables=f"{source_db}.keep_not",
+        services,
+        topic_prefix,
+        start_position=current_position(services),
+        include_tables=f"{source_db}.keep*",
+        exclude_tables=f"{source_db}.keep_not",
         exclude_columns=f"{source_db}.keep1.secret",
     )
     with ProducerThread(settings) as producer:
@@ -45,17 +48,23 @@ def test_excluding_a_key_column_is_refused(services: Services, source_db: str, t
     """A primary-key column cannot be excluded: keys identify rows downstream."""
     with connect(services.source_admin) as conn, conn.cursor() as cur:
         cur.execute(f"CREATE TABLE `{source_db}`.t (id INT PRIMARY KEY, v INT)")
-    settings = producer_settings(services, topic_prefix, start_position=current_position(services),
-                                 exclude_columns=f"{source_db}.t.id")
+    settings = producer_settings(
+        services, topic_prefix, start_position=current_position(services), exclude_columns=f"{source_db}.t.id"
+    )
     with ProducerThread(settings) as producer:
         with connect(services.source_admin) as conn, conn.cursor() as cur:
             cur.execute(f"INSERT INTO `{source_db}`.t VALUES (1, 1)")
         wait_for(lambda: producer.error is not None, what="the producer to refuse")
-    assert isinstance(producer.error, PermanentError) and "primary-key column(s) ['id']" in str(producer.error)
+    assert isinstance(producer.error, PermanentError) and "primary-key column(s) ['id']" in str(
+        producer.error
+    )
 
 
 def kill_binlog_dump(services: Services) -> int:
-    ids = query(services.source_admin, "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%%'")
+    ids = query(
+        services.source_admin,
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%%'",
+    )
     with connect(services.source_admin) as conn, conn.cursor() as cur:
         for (conn_id,) in ids:
             cur.execute(f"KILL CONNECTION {int(conn_id)}")
@@ -95,5 +104,24 @@ def test_source_restart(services: Services, source_db: str, topic_prefix: str) -
         workload.run(40)
         seen = wait_complete(services, topic_prefix, workload)
         assert producer.error is None
+        producer.stop()
+    assert seen == workload.expected
+
+
+def test_start_after_a_gtid(services: Services, source_db: str, topic_prefix: str) -> None:
+    """start_position=gtid:SET streams exactly the transactions after that GTID set; a restart
+    resumes from the exact file/position checkpoint with no repeat."""
+    workload = Workload(services.source_admin, source_db, seed=43)
+    workload.create_tables()
+    gtid = query(services.source_admin, "SELECT @@gtid_binlog_pos")[0][0]
+    workload.run(30)
+    settings = producer_settings(services, topic_prefix, start_position=f"gtid:{gtid}")
+    with ProducerThread(settings) as producer:
+        wait_complete(services, topic_prefix, workload)
+        producer.stop()
+    workload.seed = 44
+    workload.run(30)
+    with ProducerThread(settings) as producer:
+        seen = wait_complete(services, topic_prefix, workload)
         producer.stop()
     assert seen == workload.expected
