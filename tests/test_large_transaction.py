@@ -23,11 +23,17 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def test_one_million_row_transaction(services: Services, source_db: str, topic_prefix: str, tmp_path: Path) -> None:
+def test_one_million_row_transaction(
+    services: Services, source_db: str, topic_prefix: str, tmp_path: Path
+) -> None:
     """One INSERT … SELECT of 1M rows in one source transaction: target equal, RSS bounded."""
     with connect(services.source_admin) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE `{source_db}`.big (id INT PRIMARY KEY, n BIGINT, s VARCHAR(32), d DECIMAL(12,2))")
-    producer = ProducerProcess(services, topic_prefix, tmp_path / "producer.log", start_position=current_position(services)).start()
+        cur.execute(
+            f"CREATE TABLE `{source_db}`.big (id INT PRIMARY KEY, n BIGINT, s VARCHAR(32), d DECIMAL(12,2))"
+        )
+    producer = ProducerProcess(
+        services, topic_prefix, tmp_path / "producer.log", start_position=current_position(services)
+    ).start()
     applier = ApplierProcess(services, topic_prefix, tmp_path / "applier.log").start()
     peaks = {"producer": 0.0, "applier": 0.0}
     try:
@@ -35,8 +41,10 @@ def test_one_million_row_transaction(services: Services, source_db: str, topic_p
         started = time.monotonic()
         with connect(services.source_admin) as conn, conn.cursor() as cur:
             cur.execute(f"USE `{source_db}`")  # the sequence engine's seq_* tables live in any database
-            cur.execute(f"INSERT INTO `{source_db}`.big SELECT seq, seq * 7, CONCAT('row-', seq), seq / 100 "
-                        "FROM seq_1_to_1000000")  # MariaDB sequence engine
+            cur.execute(
+                f"INSERT INTO `{source_db}`.big SELECT seq, seq * 7, CONCAT('row-', seq), seq / 100 "
+                "FROM seq_1_to_1000000"
+            )  # MariaDB sequence engine
         deadline = time.monotonic() + 900
         while not equal(services, source_db, ("big",)):
             assert time.monotonic() < deadline, "1M rows did not arrive in 15 minutes"
@@ -45,8 +53,10 @@ def test_one_million_row_transaction(services: Services, source_db: str, topic_p
                 peaks[name] = max(peaks[name], rss_mb(proc.proc.pid))
             time.sleep(0.5)
         elapsed = time.monotonic() - started
-        print(f"\n1M-row transaction: {elapsed:.1f}s end to end ({1_000_000 / elapsed:,.0f} rows/s); "
-              f"peak RSS producer {peaks['producer']:.0f} MB, applier {peaks['applier']:.0f} MB")
+        print(
+            f"\n1M-row transaction: {elapsed:.1f}s end to end ({1_000_000 / elapsed:,.0f} rows/s); "
+            f"peak RSS producer {peaks['producer']:.0f} MB, applier {peaks['applier']:.0f} MB"
+        )
     finally:
         assert producer.terminate() == 0, producer.log()
         assert applier.terminate() == 0, applier.log()

@@ -149,3 +149,18 @@ def test_env_before_up_says_what_to_do(tmp_path: Path) -> None:
     """`env` on a stack that never started tells the user to run `stack up`."""
     result = run_cli("env", state_dir=tmp_path)
     assert result.returncode == 1 and "stack up" in result.stderr
+
+
+def test_missing_tools_say_how_to_install(tmp_path: Path) -> None:
+    """Without java / mariadbd on PATH, `stack up` fails with the install command, not a traceback."""
+    bin_dir = Path(sys.executable).parent
+    result = subprocess.run(
+        [sys.executable, "-m", "binlog_pipeline", "stack", "up", "--state-dir", str(tmp_path / "st")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 1
+    assert "`java` is not on PATH" in result.stderr and "apt-get install" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -121,6 +121,8 @@ class KafkaBroker:
         return path
 
     def start(self) -> int:
+        if shutil.which("java") is None:
+            raise StackError(f"`java` is not on PATH: {JAVA_HINT}")
         lib = ensure_jars()
         config = self._write_config()
         classpath = f"{lib}/*"
