@@ -142,6 +142,15 @@ class ProducerRunner:
         def checkpoint() -> Checkpoint:
             return Checkpoint(at(), rows_done, gtid, info.server_id, last_event_ts, frozenset(defined))
 
+        def heartbeat_due() -> bool:
+            """Nothing captured is open, the position moved, and the last commit is old enough."""
+            return (
+                not publisher.in_transaction
+                and boundary is not None
+                and (self.committed is None or boundary != self.committed.position)
+                and (time.monotonic() - last_commit) * 1000 >= s.heartbeat_interval_ms
+            )
+
         def commit() -> None:
             nonlocal last_commit
             state = checkpoint()
@@ -191,6 +200,8 @@ class ProducerRunner:
                         or (time.monotonic() - publisher.opened_at) * 1000 >= s.txn_max_ms
                     ):
                         commit()
+                    elif heartbeat_due():
+                        commit()  # uncaptured traffic moved the position: keep the checkpoint near
                 elif isinstance(item, TxnStart):
                     gtid = item.gtid
                     if boundary is None:  # GTID start: the first exact position we can resume from
@@ -220,16 +231,8 @@ class ProducerRunner:
                     if publisher.in_transaction:
                         commit()
                 elif isinstance(item, Idle):
-                    if publisher.in_transaction and rows_done == 0:
+                    if (publisher.in_transaction and rows_done == 0) or heartbeat_due():
                         commit()
-                    elif (
-                        not publisher.in_transaction
-                        and boundary is not None
-                        and self.committed is not None
-                        and boundary != self.committed.position
-                        and (time.monotonic() - last_commit) * 1000 >= s.heartbeat_interval_ms
-                    ):
-                        commit()  # heartbeat: uncaptured traffic moved the position
                 if self._stop.is_set():
                     # A checkpoint is valid after any row (rows_done), so stopping commits
                     # everything published so far and nothing more.
