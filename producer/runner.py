@@ -230,9 +230,10 @@ class ProducerRunner:
                         log.info("schema change on %s.%s at %s", database, table, boundary)
                     if publisher.in_transaction:
                         commit()
-                elif isinstance(item, Idle):
-                    if (publisher.in_transaction and rows_done == 0) or heartbeat_due():
-                        commit()
+                elif isinstance(item, Idle) and (
+                    (publisher.in_transaction and rows_done == 0) or heartbeat_due()
+                ):
+                    commit()  # the server is idle: close what is open, or record how far we are
                 if self._stop.is_set():
                     # A checkpoint is valid after any row (rows_done), so stopping commits
                     # everything published so far and nothing more.

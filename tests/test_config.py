@@ -113,7 +113,7 @@ def test_url_with_escaped_password_and_tls() -> None:
         ),
         (
             {"BINLOG_PIPELINE_START_POSITION": "yesterday"},
-            "invalid start_position (from environment variable BINLOG_PIPELINE_START_POSITION): expected 'end', 'earliest' or FILE:POS",
+            "invalid start_position (from environment variable BINLOG_PIPELINE_START_POSITION): expected 'end', 'earliest', FILE:POS such as mysql-bin.000003:4, or gtid:SET",
         ),
         (
             {"BINLOG_PIPELINE_CHECKPOINT_TABLE": "nodot"},
