@@ -101,6 +101,9 @@ def commit_batch(
 
 
 def commit_offsets(consumer: OffsetCommitter, offsets: dict[tuple[str, int], int]) -> None:
+    """The only call of ``consumer.commit``. Its callers pass offsets proven applied: either
+    :func:`commit_batch` right after its COMMIT returned, or positions read back from the target
+    checkpoint table, whose rows are written only inside a COMMIT that succeeded."""
     partitions = [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
     try:
         result = consumer.commit(offsets=partitions, asynchronous=False)
