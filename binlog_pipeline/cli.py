@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from binlog_pipeline.cli_common import ConfigOption, SetOption, build_settings, fail
+from binlog_pipeline.cli_common import (
+    BootstrapOption,
+    ConfigOption,
+    PrefixOption,
+    SetOption,
+    build_settings,
+    fail,
+)
 from binlog_pipeline.errors import StackError
 from binlog_pipeline.stack import SERVICES, Stack
 
@@ -112,6 +120,85 @@ def stack_kill(
     try:
         Stack(state_dir).kill(service)
     except StackError as exc:
+        fail(str(exc), code=1)
+
+
+@app.command("lag")
+def lag(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    bootstrap_servers: BootstrapOption = None,
+    topic_prefix: PrefixOption = None,
+    group: Annotated[str | None, typer.Option("--group", help="Consumer group (default: group_id).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    max_lag_messages: Annotated[
+        int | None, typer.Option(help="Exit 1 when the total lag exceeds this.")
+    ] = None,
+    max_lag_seconds: Annotated[
+        float | None, typer.Option(help="Exit 1 when the oldest unapplied change is older.")
+    ] = None,
+    watch: Annotated[float | None, typer.Option(help="Refresh every N seconds until ^C.")] = None,
+) -> None:
+    """Per table-topic partition: committed offset, end offset (high watermark, as Kafka's
+    kafka-consumer-groups reports it), lag in messages and in seconds; totals. On transactional
+    topics a fully applied partition shows lag 1: the last commit marker."""
+    from binlog_pipeline.errors import PipelineError
+    from binlog_pipeline.ops.lag import measure, render_table
+
+    settings = build_settings(config, sets, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix)
+    while True:
+        try:
+            rows = measure(settings, group or settings.group_id)
+        except PipelineError as exc:
+            fail(str(exc), code=2)
+        if fmt == "json":
+            typer.echo(
+                json.dumps(
+                    {
+                        "group": group or settings.group_id,
+                        "partitions": [r.as_dict() for r in rows],
+                        "total_lag": sum(r.lag for r in rows),
+                    }
+                )
+            )
+        else:
+            typer.echo(render_table(rows))
+        if watch is None:
+            break
+        time.sleep(watch)
+    too_many = max_lag_messages is not None and sum(r.lag for r in rows) > max_lag_messages
+    too_old = (
+        max_lag_seconds is not None and max((r.lag_seconds for r in rows), default=0.0) > max_lag_seconds
+    )
+    if too_many or too_old:
+        raise typer.Exit(1)
+
+
+@app.command("tail")
+def tail_command(
+    topic: Annotated[str, typer.Argument(help="A topic, or db.table (the prefix is added).")],
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    bootstrap_servers: BootstrapOption = None,
+    topic_prefix: PrefixOption = None,
+    from_beginning: Annotated[bool, typer.Option(help="Start at the earliest message.")] = False,
+    partition: Annotated[int, typer.Option(help="Partition to read.")] = 0,
+    offset: Annotated[int | None, typer.Option(help="Start at this offset.")] = None,
+    max_messages: Annotated[int | None, typer.Option(help="Stop after this many messages.")] = None,
+    follow: Annotated[bool, typer.Option(help="Keep waiting for new messages.")] = False,
+) -> None:
+    """Decode the project's Avro topics to JSON lines: key columns, op, before/after, source
+    position and Kafka coordinates (DECIMAL as exact strings, bytes as base64)."""
+    from binlog_pipeline.ops.tail import tail, to_json
+    from schemas.topics import TopicNames
+
+    settings = build_settings(config, sets, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix)
+    if not topic.startswith(settings.topic_prefix + ".") and topic.count(".") == 1:
+        topic = TopicNames(settings.topic_prefix).table(*topic.split("."))
+    try:
+        for line in tail(settings, topic, partition, offset, from_beginning, max_messages, follow):
+            typer.echo(to_json(line))
+    except RuntimeError as exc:
         fail(str(exc), code=1)
 
 

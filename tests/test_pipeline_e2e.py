@@ -90,17 +90,25 @@ def test_mixed_workload_equal(
         assert (source_checksum, source_rows) == (target_checksum, target_rows)
 
 
-def test_composite_primary_key(services: Services, source_db: str, topic_prefix: str, target_cleanup: None) -> None:
+def test_composite_primary_key(
+    services: Services, source_db: str, topic_prefix: str, target_cleanup: None
+) -> None:
     """A two-column primary key: keys, coalesced deletes and a key change apply exactly."""
     with connect(services.source_admin) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE `{source_db}`.c (tenant INT, id VARCHAR(8), v INT, PRIMARY KEY (tenant, id))")
+        cur.execute(
+            f"CREATE TABLE `{source_db}`.c (tenant INT, id VARCHAR(8), v INT, PRIMARY KEY (tenant, id))"
+        )
     with (
-        ProducerThread(producer_settings(services, topic_prefix, start_position=current_position(services))) as producer,
+        ProducerThread(
+            producer_settings(services, topic_prefix, start_position=current_position(services))
+        ) as producer,
         ApplierThread(applier_settings(services, topic_prefix)) as applier,
     ):
         with connect(services.source_admin) as conn, conn.cursor() as cur:
-            cur.executemany(f"INSERT INTO `{source_db}`.c VALUES (%s, %s, %s)",
-                            [(t, f"k{i}", i) for t in (1, 2) for i in range(50)])
+            cur.executemany(
+                f"INSERT INTO `{source_db}`.c VALUES (%s, %s, %s)",
+                [(t, f"k{i}", i) for t in (1, 2) for i in range(50)],
+            )
             cur.execute(f"DELETE FROM `{source_db}`.c WHERE tenant = 1 AND id IN ('k1', 'k2', 'k3')")
             cur.execute(f"UPDATE `{source_db}`.c SET tenant = 3 WHERE tenant = 2 AND id = 'k7'")
             cur.execute(f"UPDATE `{source_db}`.c SET v = v + 100 WHERE tenant = 2")

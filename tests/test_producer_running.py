@@ -135,12 +135,19 @@ def test_heartbeat_moves_the_checkpoint_while_captured_tables_are_idle(
     with connect(services.source_admin) as conn, conn.cursor() as cur:
         cur.execute(f"CREATE TABLE `{source_db}`.captured (id INT PRIMARY KEY)")
         cur.execute(f"CREATE TABLE `{source_db}`.noise (id INT PRIMARY KEY)")
-    settings = producer_settings(services, topic_prefix, start_position=current_position(services),
-                                 include_tables=f"{source_db}.captured", heartbeat_interval_ms=500)
+    settings = producer_settings(
+        services,
+        topic_prefix,
+        start_position=current_position(services),
+        include_tables=f"{source_db}.captured",
+        heartbeat_interval_ms=500,
+    )
     with ProducerThread(settings) as producer:
         with connect(services.source_admin) as conn, conn.cursor() as cur:
             cur.executemany(f"INSERT INTO `{source_db}`.noise VALUES (%s)", [(i,) for i in range(100)])
         end = current_position(services)
-        wait_for(lambda: producer.runner.committed is not None and str(producer.runner.committed.position) == end,
-                 what=f"the checkpoint to reach {end}")
+        wait_for(
+            lambda: producer.runner.committed is not None and str(producer.runner.committed.position) == end,
+            what=f"the checkpoint to reach {end}",
+        )
         producer.stop()

@@ -1,0 +1,1 @@
+"""Operations on a running pipeline: lag, tail (more to come: replay, verify)."""

@@ -1,0 +1,119 @@
+"""Consumer lag of the applier's group over the table topics of a prefix.
+
+The end offset is the **high watermark**, exactly as Kafka's own `kafka-consumer-groups
+--describe` reports it, so the two always agree. On transactional topics the high watermark
+includes the commit marker written after the last message: a fully applied partition therefore
+shows a lag of 1 (its marker), never 0. `lag_seconds` is the age of the oldest unapplied change,
+from the event time the producer recorded (0 when only markers remain)."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from binlog_pipeline.config import Settings
+from binlog_pipeline.errors import PermanentError
+from binlog_pipeline.kafka_read import committed_reader
+from schemas.codec import DecodeError
+from schemas.registry import TopicSchemaStore
+from schemas.topics import TopicNames
+
+TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    committed: int | None  # None: the group never committed on this partition
+    end: int  # high watermark
+    lag: int
+    lag_seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measure(settings: Settings, group: str) -> list[PartitionLag]:
+    conf = settings.librdkafka()
+    admin = AdminClient(conf)
+    groups = {g.group_id for g in admin.list_consumer_groups().result(TIMEOUT_S).valid}
+    if group not in groups:
+        raise PermanentError(f"consumer group {group!r} does not exist on {settings.bootstrap_servers}")
+    pattern = re.compile(TopicNames(settings.topic_prefix).table_pattern)
+    metadata = admin.list_topics(timeout=TIMEOUT_S)
+    partitions = [
+        TopicPartition(name, p)
+        for name, topic in sorted(metadata.topics.items())
+        if pattern.match(name)
+        for p in sorted(topic.partitions)
+    ]
+    if not partitions:
+        raise PermanentError(
+            f"no table topics with prefix {settings.topic_prefix!r} on {settings.bootstrap_servers}"
+        )
+    reader = Consumer({**conf, "group.id": group, "enable.auto.commit": False})
+    store = TopicSchemaStore(conf, TopicNames(settings.topic_prefix).schemas)
+    try:
+        committed = {
+            (tp.topic, tp.partition): tp.offset for tp in reader.committed(partitions, timeout=TIMEOUT_S)
+        }
+        rows = []
+        for tp in partitions:
+            low, high = reader.get_watermark_offsets(tp, timeout=TIMEOUT_S)
+            offset = committed.get((tp.topic, tp.partition), -1)
+            start = offset if offset >= 0 else low
+            lag = max(high - start, 0)
+            seconds = _age_of(conf, store, tp, start) if lag else 0.0
+            rows.append(
+                PartitionLag(tp.topic, tp.partition, offset if offset >= 0 else None, high, lag, seconds)
+            )
+        return rows
+    finally:
+        reader.close()
+        store.close()
+
+
+def _age_of(conf: dict[str, Any], store: TopicSchemaStore, tp: TopicPartition, offset: int) -> float:
+    """Seconds since the source event of the first committed message at or after ``offset``."""
+    consumer = committed_reader(conf, "lag-reader")
+    try:
+        consumer.assign([TopicPartition(tp.topic, tp.partition, offset)])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    return 0.0  # only transaction markers left
+                continue
+            try:
+                record = store.decode(msg.value() or b"").record
+            except DecodeError:
+                return 0.0
+            return max(time.time() - float(record["source"]["ts_sec"]), 0.0)
+        return 0.0
+    finally:
+        consumer.close()
+
+
+def render_table(rows: list[PartitionLag]) -> str:
+    width = max([len(r.topic) for r in rows] + [5])
+    lines = [f"{'TOPIC':<{width}} {'PART':>4} {'COMMITTED':>10} {'END':>10} {'LAG':>8} {'LAG_S':>8}"]
+    for r in rows:
+        committed = "-" if r.committed is None else str(r.committed)
+        lines.append(
+            f"{r.topic:<{width}} {r.partition:>4} {committed:>10} {r.end:>10} {r.lag:>8} {r.lag_seconds:>8.1f}"
+        )
+    lines.append(
+        f"{'TOTAL':<{width}} {'':>4} {'':>10} {'':>10} {sum(r.lag for r in rows):>8} "
+        f"{max((r.lag_seconds for r in rows), default=0.0):>8.1f}"
+    )
+    return "\n".join(lines)

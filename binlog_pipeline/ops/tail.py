@@ -1,0 +1,99 @@
+"""`tail`: the project's Avro topics as JSON lines — what kcat is to raw topics."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, TopicPartition
+
+from binlog_pipeline.config import Settings
+from binlog_pipeline.kafka_read import committed_reader
+from schemas.codec import DecodeError
+from schemas.registry import TopicSchemaStore
+from schemas.topics import TopicNames
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)  # exact; a float would round
+    if isinstance(value, bytes):
+        return {"base64": base64.b64encode(value).decode()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _renamed(image: dict[str, Any] | None, names: dict[str, str]) -> dict[str, Any] | None:
+    return None if image is None else {names.get(k, k): _plain(v) for k, v in image.items()}
+
+
+def tail(
+    settings: Settings,
+    topic: str,
+    partition: int,
+    offset: int | None,
+    from_beginning: bool,
+    max_messages: int | None,
+    follow: bool,
+    idle_s: float = 10.0,
+) -> Iterator[dict[str, Any]]:
+    conf = settings.librdkafka()
+    store = TopicSchemaStore(conf, TopicNames(settings.topic_prefix).schemas)
+    consumer = committed_reader(conf, "tail")
+    start = offset if offset is not None else (OFFSET_BEGINNING if from_beginning else OFFSET_END)
+    consumer.assign([TopicPartition(topic, partition, start)])
+    seen = 0
+    try:
+        while max_messages is None or seen < max_messages:
+            msg = consumer.poll(0.5 if follow else idle_s)
+            if msg is None:
+                if follow:
+                    continue
+                return
+            error = msg.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF and not follow:
+                    return
+                if error.code() != KafkaError._PARTITION_EOF:
+                    raise RuntimeError(f"{topic}[{partition}]: {error.str()}")
+                continue
+            line: dict[str, Any] = {
+                "topic": msg.topic(),
+                "partition": msg.partition(),
+                "offset": msg.offset(),
+            }
+            try:
+                decoded = store.decode(msg.value() or b"")
+            except DecodeError as exc:
+                line["error"] = str(exc)
+            else:
+                record = decoded.record
+                if decoded.schema.kind == "change":
+                    names = {
+                        spec.avro_field(i)["name"]: spec.name for i, spec in enumerate(decoded.schema.columns)
+                    }
+                    line.update(
+                        op=record["op"],
+                        before=_renamed(record["before"], names),
+                        after=_renamed(record["after"], names),
+                        source=record["source"],
+                        transaction=record["transaction"],
+                    )
+                else:
+                    line.update(op="schema_change", **_plain(record))
+            yield line
+            seen += 1
+    finally:
+        consumer.close()
+        store.close()
+
+
+def to_json(line: dict[str, Any]) -> str:
+    return json.dumps(line, ensure_ascii=False, default=str)
+
+
+__all__ = ["OFFSET_END", "tail", "to_json"]

@@ -1,0 +1,138 @@
+"""Operations commands against the real stack: lag (cross-checked with Kafka's own
+consumer-groups tool) and tail."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from binlog_pipeline.stack.kafka import jar_cache_dir
+from schemas.topics import TopicNames
+from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal
+from tests.kafka_helpers import wait_for
+from tests.producer_harness import ProducerThread, current_position, producer_settings
+from tests.services import Services, connect
+
+pytestmark = pytest.mark.integration
+
+
+def pipeline_cli(services: Services, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "binlog_pipeline", *args],
+        capture_output=True,
+        text=True,
+        env=services.env(),
+        timeout=120,
+    )
+
+
+def kafka_tool_lag(services: Services, group: str) -> dict[tuple[str, int], tuple[int, int, int]]:
+    """(current, log-end, lag) per partition from `kafka-consumer-groups --describe`."""
+    result = subprocess.run(
+        [
+            "java",
+            "-cp",
+            f"{jar_cache_dir()}/*",
+            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+            "--bootstrap-server",
+            services.bootstrap,
+            "--describe",
+            "--group",
+            group,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    rows = {}
+    for line in result.stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[0] == group:
+            rows[(fields[1], int(fields[2]))] = (int(fields[3]), int(fields[4]), int(fields[5]))
+    assert rows, result.stdout + result.stderr
+    return rows
+
+
+def test_lag_equals_kafkas_tool_and_thresholds(services: Services, source_db: str, topic_prefix: str) -> None:
+    """lag reports the same committed offset, end offset and lag as kafka-consumer-groups, with
+    unapplied changes pending; --max-lag-messages exits 1 when exceeded; an unknown group is an error."""
+    group = f"applier-{topic_prefix}"
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{source_db}`.t (id INT PRIMARY KEY)")
+        cur.execute(f"CREATE TABLE `{source_db}`.u (id INT PRIMARY KEY)")
+    try:
+        with ProducerThread(
+            producer_settings(services, topic_prefix, start_position=current_position(services))
+        ) as producer:
+            with ApplierThread(applier_settings(services, topic_prefix)) as applier:
+                with connect(services.source_admin) as conn, conn.cursor() as cur:
+                    cur.executemany(f"INSERT INTO `{source_db}`.t VALUES (%s)", [(i,) for i in range(20)])
+                    cur.execute(f"INSERT INTO `{source_db}`.u VALUES (1)")
+                wait_for(lambda: equal(services, source_db, ("t", "u")), what="t and u equal")
+                applier.stop()
+            with connect(services.source_admin) as conn, conn.cursor() as cur:
+                cur.executemany(f"INSERT INTO `{source_db}`.t VALUES (%s)", [(i,) for i in range(100, 130)])
+            topic = TopicNames(topic_prefix).table(source_db, "t")
+            wait_for(
+                lambda: kafka_tool_lag(services, group)[(topic, 0)][2] >= 30, what="30 unapplied messages"
+            )
+            producer.stop()
+        ours = json.loads(
+            pipeline_cli(
+                services, "lag", "--topic-prefix", topic_prefix, "--group", group, "--format", "json"
+            ).stdout
+        )
+        theirs = kafka_tool_lag(services, group)
+        mine = {
+            (p["topic"], p["partition"]): (p["committed"], p["end"], p["lag"]) for p in ours["partitions"]
+        }
+        assert mine == theirs
+        assert mine[(topic, 0)][2] > 30  # 30 changes + the commit marker(s) of their Kafka transaction(s)
+        behind = next(p for p in ours["partitions"] if p["topic"] == topic)
+        assert behind["lag_seconds"] >= 0 and ours["total_lag"] == sum(v[2] for v in theirs.values())
+        exceeded = pipeline_cli(
+            services, "lag", "--topic-prefix", topic_prefix, "--group", group, "--max-lag-messages", "5"
+        )
+        assert exceeded.returncode == 1 and "TOTAL" in exceeded.stdout
+        within = pipeline_cli(
+            services, "lag", "--topic-prefix", topic_prefix, "--group", group, "--max-lag-messages", "1000"
+        )
+        assert within.returncode == 0
+        unknown = pipeline_cli(services, "lag", "--topic-prefix", topic_prefix, "--group", "no-such-group")
+        assert unknown.returncode == 2 and "consumer group 'no-such-group' does not exist" in unknown.stderr
+    finally:
+        drop_target_database(services, source_db)
+
+
+def test_tail_decodes_to_json_lines(services: Services, source_db: str, topic_prefix: str) -> None:
+    """tail prints the definition record and the changes as JSON lines with exact values."""
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        cur.execute(
+            f"CREATE TABLE `{source_db}`.t (id INT PRIMARY KEY, amount DECIMAL(30,10), b VARBINARY(4))"
+        )
+    with ProducerThread(
+        producer_settings(services, topic_prefix, start_position=current_position(services))
+    ) as producer:
+        with connect(services.source_admin) as conn, conn.cursor() as cur:
+            cur.execute(f"INSERT INTO `{source_db}`.t VALUES (1, 12345678901234567890.0123456789, 0x00ff)")
+            cur.execute(f"UPDATE `{source_db}`.t SET amount = 0 WHERE id = 1")
+        result = wait_for(
+            lambda: (lambda r: r if r.stdout.count("\n") >= 3 else None)(
+                pipeline_cli(
+                    services, "tail", f"{source_db}.t", "--topic-prefix", topic_prefix, "--from-beginning"
+                )
+            ),
+            what="3 lines",
+        )
+        producer.stop()
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line.get("op") for line in lines] == ["schema_change", "c", "u"]
+    assert lines[1]["after"] == {
+        "id": 1,
+        "amount": "12345678901234567890.0123456789",
+        "b": {"base64": "AP8="},
+    }
+    assert lines[2]["before"]["amount"] == "12345678901234567890.0123456789" and lines[2]["offset"] == 2
