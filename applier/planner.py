@@ -10,6 +10,7 @@ from applier.coalesce import coalesce
 from applier.messages import RowChange
 from applier.sql_writer import Statement, TableWriter
 from applier.target import SESSION_SQL_MODE
+from binlog_pipeline.routing import route_table
 from schemas.columns import ColumnKind, ColumnSpec
 
 UPSERT_CHUNK = 500
@@ -39,11 +40,7 @@ class Route:
     routes: dict[str, str]
 
     def __call__(self, database: str, table: str) -> tuple[str, str]:
-        exact = self.routes.get(f"{database}.{table}")
-        if exact is not None:
-            target_db, _, target_table = exact.partition(".")
-            return target_db, target_table or table
-        return self.routes.get(database, database), table
+        return route_table(self.routes, database, table)
 
 
 class Planner:
