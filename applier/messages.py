@@ -89,7 +89,7 @@ def decode(store: SchemaStore, where: Coordinates, value: bytes | None) -> Messa
         )
     if schema.kind != "change":
         raise BadMessage(where, f"unexpected record kind {schema.kind!r} in a table topic")
-    names = _field_names(schema.columns)
+    names = schema.column_names
     source = record["source"]
     return RowChange(
         where,
@@ -103,17 +103,6 @@ def decode(store: SchemaStore, where: Coordinates, value: bytes | None) -> Messa
         len(value),
         value,
     )
-
-
-_NAMES_CACHE: dict[tuple[ColumnSpec, ...], dict[str, str]] = {}
-
-
-def _field_names(columns: tuple[ColumnSpec, ...]) -> dict[str, str]:
-    names = _NAMES_CACHE.get(columns)
-    if names is None:
-        names = {spec.avro_field(i)["name"]: spec.name for i, spec in enumerate(columns)}
-        _NAMES_CACHE[columns] = names
-    return names
 
 
 def _rename(image: dict[str, Any] | None, names: dict[str, str]) -> dict[str, Any] | None:

@@ -69,7 +69,6 @@ class TransactionalPublisher:
         self.in_transaction = False
         self.rows_in_transaction = 0
         self.opened_at = 0.0
-        self.transactions_committed = 0
 
     # --- set-up ----------------------------------------------------------------------------
     def init(self) -> None:
@@ -142,7 +141,6 @@ class TransactionalPublisher:
         self.in_transaction = False
         self._published.update(self._pending)
         self._pending.clear()
-        self.transactions_committed += 1
 
     def abort(self) -> None:
         """Abort the open transaction, if any; never raises (the caller is already failing)."""

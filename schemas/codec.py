@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import fastavro
@@ -65,6 +66,12 @@ class WriterSchema:
         parsed = fastavro.parse_schema(schema_json, _write_hint=False)
         canonical = to_parsing_canonical_form(parsed).encode()
         return cls(schema_json, parsed=parsed, fingerprint=fingerprint(canonical), **attrs)
+
+    @cached_property
+    def column_names(self) -> dict[str, str]:
+        """Avro field name → original column name (they differ where a column name is not a
+        valid Avro name), computed once per schema."""
+        return {spec.avro_field(i)["name"]: spec.name for i, spec in enumerate(self.columns)}
 
     @property
     def header(self) -> bytes:

@@ -124,7 +124,3 @@ class ColumnSpec:
             fsp=avro_field.get("mysql.fsp", 0),
             values=tuple(avro_field.get("mysql.values", ())),
         )
-
-
-def avro_field_name(spec: ColumnSpec, index: int) -> str:
-    return str(spec.avro_field(index)["name"])

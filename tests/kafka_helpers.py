@@ -64,7 +64,7 @@ def changes(decoded: list[Decoded]) -> list[dict[str, Any]]:
     for item in decoded:
         if item.schema.kind != "change":
             continue
-        names = {spec.avro_field(i)["name"]: spec.name for i, spec in enumerate(item.schema.columns)}
+        names = item.schema.column_names
         record = dict(item.record)
         for image in ("before", "after"):
             if record[image] is not None:

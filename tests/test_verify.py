@@ -35,16 +35,25 @@ def on_target(services: Services, *statements: str) -> None:
 
 
 def verify(services: Services, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "binlog_pipeline", "verify", "--retries", "1", "--retry-wait", "0.2",
-                           *args], capture_output=True, text=True, env=services.env(), timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "binlog_pipeline", "verify", "--retries", "1", "--retry-wait", "0.2", *args],
+        capture_output=True,
+        text=True,
+        env=services.env(),
+        timeout=300,
+    )
 
 
 @pytest.fixture
 def tables(services: Services, source_db: str) -> str:
-    on_both(services, source_db, *DDL,
-            "INSERT INTO `{db}`.t SELECT seq, CONCAT('v', seq), IF(seq % 7 = 0, NULL, seq / 4) FROM seq_1_to_2500",
-            "INSERT INTO `{db}`.c SELECT seq % 10, CONCAT('k', seq), seq FROM seq_1_to_300",
-            "INSERT INTO `{db}`.np SELECT seq FROM seq_1_to_50")
+    on_both(
+        services,
+        source_db,
+        *DDL,
+        "INSERT INTO `{db}`.t SELECT seq, CONCAT('v', seq), IF(seq % 7 = 0, NULL, seq / 4) FROM seq_1_to_2500",
+        "INSERT INTO `{db}`.c SELECT seq % 10, CONCAT('k', seq), seq FROM seq_1_to_300",
+        "INSERT INTO `{db}`.np SELECT seq FROM seq_1_to_50",
+    )
     yield source_db
     drop_target_database(services, source_db)
 
@@ -62,17 +71,26 @@ def test_changed_missing_and_extra_rows_are_found(services: Services, tables: st
     """A changed, a missing and two extra rows (below the first and above the last key) are each
     reported by key; a difference in a keyless table is reported; exit 1."""
     db = tables
-    on_target(services, f"UPDATE `{db}`.t SET v = 'tampered' WHERE id = 1500",
-              f"DELETE FROM `{db}`.t WHERE id = 10",
-              f"INSERT INTO `{db}`.t VALUES (-5, 'early', NULL), (99999, 'late', 1)",
-              f"UPDATE `{db}`.c SET v = 0 WHERE a = 3 AND b = 'k13'",
-              f"DELETE FROM `{db}`.np LIMIT 1")
+    on_target(
+        services,
+        f"UPDATE `{db}`.t SET v = 'tampered' WHERE id = 1500",
+        f"DELETE FROM `{db}`.t WHERE id = 10",
+        f"INSERT INTO `{db}`.t VALUES (-5, 'early', NULL), (99999, 'late', 1)",
+        f"UPDATE `{db}`.c SET v = 0 WHERE a = 3 AND b = 'k13'",
+        f"DELETE FROM `{db}`.np LIMIT 1",
+    )
     result = verify(services, "--database", db, "--chunk-rows", "1000")
     assert result.returncode == 1
     out = result.stdout
     assert f"{db}.t -> {db}.t: DIFFERENT" in out
-    for line in ("changed on target: id=1500", "missing on target: id=10", "extra on target: id=-5",
-                 "extra on target: id=99999", "changed on target: a=3, b='k13'", "no primary key: CHECKSUM/rows differ"):
+    for line in (
+        "changed on target: id=1500",
+        "missing on target: id=10",
+        "extra on target: id=-5",
+        "extra on target: id=99999",
+        "changed on target: a=3, b='k13'",
+        "no primary key: CHECKSUM/rows differ",
+    ):
         assert line in out, out
 
 

@@ -13,12 +13,12 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError
-from binlog_pipeline.kafka_read import committed_reader
+from binlog_pipeline.kafka_read import committed_reader, read_to_end
 from schemas.codec import DecodeError
 from schemas.registry import TopicSchemaStore
 from schemas.topics import TopicNames
@@ -80,20 +80,11 @@ def measure(settings: Settings, group: str) -> list[PartitionLag]:
 
 
 def _age_of(conf: dict[str, Any], store: TopicSchemaStore, tp: TopicPartition, offset: int) -> float:
-    """Seconds since the source event of the first committed message at or after ``offset``."""
+    """Seconds since the source event of the first committed message at or after ``offset``
+    (0 when only transaction markers are left)."""
     consumer = committed_reader(conf, "lag-reader")
     try:
-        consumer.assign([TopicPartition(tp.topic, tp.partition, offset)])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            error = msg.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    return 0.0  # only transaction markers left
-                continue
+        for msg in read_to_end(consumer, tp.topic, tp.partition, start=offset, timeout_s=10):
             try:
                 record = store.decode(msg.value() or b"").record
             except DecodeError:

@@ -73,9 +73,7 @@ def tail(
             else:
                 record = decoded.record
                 if decoded.schema.kind == "change":
-                    names = {
-                        spec.avro_field(i)["name"]: spec.name for i, spec in enumerate(decoded.schema.columns)
-                    }
+                    names = decoded.schema.column_names
                     line.update(
                         op=record["op"],
                         before=_renamed(record["before"], names),
