@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import enum
 import json
+import logging
 import shlex
 import time
 from pathlib import Path
@@ -15,8 +19,10 @@ from binlog_pipeline.cli_common import (
     ConfigOption,
     PrefixOption,
     SetOption,
+    TargetUrlOption,
     build_settings,
     fail,
+    reported_errors,
 )
 from binlog_pipeline.errors import StackError
 from binlog_pipeline.stack import SERVICES, Stack
@@ -27,6 +33,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _quiet_kafka_client() -> None:
+    """These commands report a broker they cannot reach in one error line (after kafka_timeout_s);
+    librdkafka's per-attempt connection errors would only bury it."""
+    logging.getLogger("librdkafka").setLevel(logging.CRITICAL)
+
+
 stack_app = typer.Typer(
     help="A local Apache Kafka (KRaft) broker plus source and target MariaDB, as plain processes. "
     "State, logs and data live in --state-dir (default .stack/).",
@@ -44,15 +59,23 @@ StateDir = Annotated[
         "--state-dir", envvar="BINLOG_PIPELINE_STACK_DIR", help="Where the stack keeps state and logs."
     ),
 ]
+
+
+class OutputFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", help="Human table or one JSON document.")]
 ServiceArgs = Annotated[
     list[str] | None,
     typer.Argument(help=f"Services ({', '.join(SERVICES)}); default all.", show_default=False),
 ]
 
 
-def _print_status(stack: Stack, fmt: str = "table") -> bool:
+def _print_status(stack: Stack, fmt: OutputFormat = OutputFormat.table) -> bool:
     rows = stack.status()
-    if fmt == "json":
+    if fmt is OutputFormat.json:
         typer.echo(json.dumps([row.__dict__ for row in rows], indent=2))
     else:
         typer.echo(f"{'service':8} {'port':>6} {'pid':>8}  health")
@@ -93,7 +116,7 @@ def stack_down(
 @stack_app.command("status")
 def stack_status(
     state_dir: StateDir = Path(".stack"),
-    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Show each service's port, pid and health; exit 1 unless all are healthy."""
     if not _print_status(Stack(state_dir), fmt):
@@ -130,28 +153,25 @@ def lag(
     bootstrap_servers: BootstrapOption = None,
     topic_prefix: PrefixOption = None,
     group: Annotated[str | None, typer.Option("--group", help="Consumer group (default: group_id).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    fmt: FormatOption = OutputFormat.table,
     max_lag_messages: Annotated[
         int | None, typer.Option(help="Exit 1 when the total lag exceeds this.")
     ] = None,
     max_lag_seconds: Annotated[
         float | None, typer.Option(help="Exit 1 when the oldest unapplied change is older.")
     ] = None,
-    watch: Annotated[float | None, typer.Option(help="Refresh every N seconds until ^C.")] = None,
+    watch: Annotated[float | None, typer.Option(help="Refresh every N seconds until ^C.", min=0.1)] = None,
 ) -> None:
     """Per table-topic partition: committed offset, end offset (high watermark, as Kafka's
     kafka-consumer-groups reports it), lag in messages and in seconds; totals. On transactional
     topics a fully applied partition shows lag 1: the last commit marker."""
-    from binlog_pipeline.errors import PipelineError
     from binlog_pipeline.ops.lag import measure, render_table
 
     settings = build_settings(config, sets, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix)
     while True:
-        try:
+        with reported_errors(settings):
             rows = measure(settings, group or settings.group_id)
-        except PipelineError as exc:
-            fail(str(exc), code=2)
-        if fmt == "json":
+        if fmt is OutputFormat.json:
             typer.echo(
                 json.dumps(
                     {
@@ -174,6 +194,98 @@ def lag(
         raise typer.Exit(1)
 
 
+@app.command("replay")
+def replay_command(
+    topics: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Topics, or db.table (the prefix is added); omit with --all-topics.", show_default=False
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    bootstrap_servers: BootstrapOption = None,
+    topic_prefix: PrefixOption = None,
+    target_url: TargetUrlOption = None,
+    group: Annotated[str | None, typer.Option("--group", help="Consumer group (default: group_id).")] = None,
+    all_topics: Annotated[
+        bool, typer.Option("--all-topics", help="Every table topic of the prefix.")
+    ] = False,
+    to_earliest: Annotated[
+        bool, typer.Option("--to-earliest", help="From the oldest retained message.")
+    ] = False,
+    to_offset: Annotated[int | None, typer.Option("--to-offset", help="From this offset.", min=0)] = None,
+    to_datetime: Annotated[
+        str | None, typer.Option("--to-datetime", help="From the first message at or after ISO 8601 time.")
+    ] = None,
+    by_duration: Annotated[
+        str | None, typer.Option("--by-duration", help="From this ISO 8601 duration ago, e.g. PT1H.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
+    allow_keyless: Annotated[
+        bool,
+        typer.Option(help="Also replay tables without a primary key (their rows get inserted again)."),
+    ] = False,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Make the applier re-apply table topics from an earlier point: lowers the group's committed
+    offsets AND the target checkpoint rows (the applier resumes at the later of the two). Only
+    moves backwards; refuses while the group has active members. Stop the applier first, run
+    this, start it again."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from binlog_pipeline.errors import PipelineError
+    from binlog_pipeline.kafka_admin import table_topics
+    from binlog_pipeline.ops.replay import ReplayPoint, execute, plan, render_table
+    from schemas.topics import TopicNames
+
+    chosen = [to_earliest, to_offset is not None, to_datetime is not None, by_duration is not None]
+    if sum(chosen) != 1:
+        fail("choose exactly one of --to-earliest, --to-offset, --to-datetime, --by-duration")
+    if bool(topics) == all_topics:
+        fail("name the topics to replay, or pass --all-topics")
+    try:
+        if to_datetime is not None:
+            point = ReplayPoint.at(TypeAdapter(datetime.datetime).validate_python(to_datetime))
+        elif by_duration is not None:
+            point = ReplayPoint.by_duration(TypeAdapter(datetime.timedelta).validate_python(by_duration))
+        else:
+            point = ReplayPoint(earliest=to_earliest, offset=to_offset)
+    except ValidationError as exc:
+        fail(f"not an ISO 8601 {'time' if to_datetime else 'duration'}: {exc.errors()[0]['input']!r}")
+    except PipelineError as exc:
+        fail(str(exc))
+    settings = build_settings(
+        config, sets, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix, target_url=target_url
+    )
+    names = TopicNames(settings.topic_prefix)
+    group = group or settings.group_id
+    with reported_errors(settings):
+        selected = list(table_topics(settings)) if all_topics else [names.resolve(t) for t in topics or []]
+        steps = plan(settings, group, selected, point)
+    if fmt is OutputFormat.json:
+        typer.echo(
+            json.dumps({"group": group, "dry_run": dry_run, "partitions": [s.as_dict() for s in steps]})
+        )
+    else:
+        typer.echo(render_table(steps))
+    keyless = sorted({s.keyless_table for s in steps if s.keyless_table})
+    if keyless and not allow_keyless:
+        fail(
+            f"{', '.join(keyless)} {'has' if len(keyless) == 1 else 'have'} no primary key: re-applying "
+            "inserts those rows again. Truncate them on the target first and pass --allow-keyless, "
+            "or leave their topics out",
+            code=1,
+        )
+    if dry_run:
+        typer.echo("dry run: nothing changed")
+        return
+    with reported_errors(settings, code=1):
+        execute(settings, group, steps)
+    moved = sum(1 for s in steps if s.new < s.current)
+    typer.echo(f"replay set: {moved} partition(s) moved back; start the applier to re-apply")
+
+
 @app.command("tail")
 def tail_command(
     topic: Annotated[str, typer.Argument(help="A topic, or db.table (the prefix is added).")],
@@ -182,9 +294,9 @@ def tail_command(
     bootstrap_servers: BootstrapOption = None,
     topic_prefix: PrefixOption = None,
     from_beginning: Annotated[bool, typer.Option(help="Start at the earliest message.")] = False,
-    partition: Annotated[int, typer.Option(help="Partition to read.")] = 0,
-    offset: Annotated[int | None, typer.Option(help="Start at this offset.")] = None,
-    max_messages: Annotated[int | None, typer.Option(help="Stop after this many messages.")] = None,
+    partition: Annotated[int, typer.Option(help="Partition to read.", min=0)] = 0,
+    offset: Annotated[int | None, typer.Option(help="Start at this offset.", min=0)] = None,
+    max_messages: Annotated[int | None, typer.Option(help="Stop after this many messages.", min=1)] = None,
     follow: Annotated[bool, typer.Option(help="Keep waiting for new messages.")] = False,
 ) -> None:
     """Decode the project's Avro topics to JSON lines: key columns, op, before/after, source
@@ -193,13 +305,10 @@ def tail_command(
     from schemas.topics import TopicNames
 
     settings = build_settings(config, sets, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix)
-    if not topic.startswith(settings.topic_prefix + ".") and topic.count(".") == 1:
-        topic = TopicNames(settings.topic_prefix).table(*topic.split("."))
-    try:
+    topic = TopicNames(settings.topic_prefix).resolve(topic)
+    with reported_errors(settings, code=1):
         for line in tail(settings, topic, partition, offset, from_beginning, max_messages, follow):
             typer.echo(to_json(line))
-    except RuntimeError as exc:
-        fail(str(exc), code=1)
 
 
 @app.command("verify")
@@ -208,9 +317,11 @@ def verify_command(
     sets: SetOption = None,
     database: Annotated[str | None, typer.Option(help="Only this source database.")] = None,
     table: Annotated[str | None, typer.Option(help="Only this source table, as db.table.")] = None,
-    chunk_rows: Annotated[int, typer.Option(help="Rows per checksum chunk.")] = 1000,
-    retries: Annotated[int, typer.Option(help="Re-checks of a differing chunk (changes in flight).")] = 3,
-    retry_wait: Annotated[float, typer.Option(help="Seconds between re-checks.")] = 2.0,
+    chunk_rows: Annotated[int, typer.Option(help="Rows per checksum chunk.", min=1)] = 1000,
+    retries: Annotated[
+        int, typer.Option(help="Re-checks of a differing chunk (changes in flight).", min=0)
+    ] = 3,
+    retry_wait: Annotated[float, typer.Option(help="Seconds between re-checks.", min=0)] = 2.0,
 ) -> None:
     """Compare source and target table by table in primary-key chunks, narrow differing chunks to
     rows, and exit 1 on any missing, extra or changed row. Uses source_url and target_url (and
@@ -221,12 +332,14 @@ def verify_command(
     from binlog_pipeline.ops.verify import Side, estimated_rows, routed, tables_to_check, verify_table
 
     settings = build_settings(config, sets)
-    settings.require("source_url", "target_url")
-    assert settings.source_url is not None and settings.target_url is not None
-    source, target = Side(settings.source_url), Side(settings.target_url)
     routes = dict(settings.routes)
     reports = []
-    try:
+    with reported_errors(settings):
+        settings.require("source_url", "target_url")
+        assert settings.source_url is not None and settings.target_url is not None
+        source = Side("source", settings.source_url)
+        target = Side("target", settings.target_url)
+    with reported_errors(settings), contextlib.closing(source), contextlib.closing(target):
         tables = tables_to_check(source, database, table)
         with Progress(transient=True) as progress:
             task = progress.add_task(
@@ -247,9 +360,6 @@ def verify_command(
                         lambda n: progress.advance(task, n),
                     )
                 )
-    finally:
-        source.close()
-        target.close()
     for report in reports:
         status = "equal" if report.equal else "DIFFERENT"
         typer.echo(

@@ -3,10 +3,12 @@ for any other setting. Turns them into :class:`Settings` or a clean non-zero exi
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +16,7 @@ import typer
 
 from binlog_pipeline import logs, shutdown
 from binlog_pipeline.config import FIELDS, Settings, load_settings
-from binlog_pipeline.errors import ConfigError
+from binlog_pipeline.errors import ConfigError, PipelineError
 
 ConfigOption = Annotated[
     Path | None,
@@ -72,6 +74,28 @@ def build_settings(config: Path | None, sets: list[str] | None, **flags: Any) ->
 def fail(message: str, code: int = 2) -> Any:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def reported_errors(settings: Settings, code: int = 2) -> Iterator[None]:
+    """An operations command's expected failures as one clear line on stderr and exit ``code``:
+    our own errors as they are, Kafka errors and timeouts naming the brokers asked, database
+    errors with the server's message (no traceback: these are conditions, not bugs)."""
+    import pymysql
+    from confluent_kafka import KafkaException
+
+    try:
+        yield
+    except PipelineError as exc:
+        fail(str(exc), code)
+    except KafkaException as exc:
+        fail(f"Kafka at {settings.bootstrap_servers}: {exc.args[0].str()}", code)
+    except pymysql.MySQLError as exc:
+        fail(f"database error: {exc}", code)
+    except concurrent.futures.TimeoutError:
+        fail(
+            f"Kafka at {settings.bootstrap_servers} did not answer within {settings.kafka_timeout_s:g}s", code
+        )
 
 
 def run_until_signalled(name: str, on_signal: str, run: Callable[[threading.Event], None]) -> None:

@@ -8,6 +8,7 @@ every error names the key, where its value came from and what is expected — ne
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import tomllib
@@ -59,6 +60,9 @@ PatternList = Annotated[list[str], BeforeValidator(_split_list)]
 StringMap = Annotated[dict[str, str], BeforeValidator(_parse_mapping)]
 
 
+KAFKA_LOG = logging.getLogger("librdkafka")
+
+
 class Settings(BaseModel):
     """Every setting, its default and its meaning. docs/configuration.md mirrors this list."""
 
@@ -72,6 +76,9 @@ class Settings(BaseModel):
         default_factory=dict,
         description="Extra librdkafka settings passed through to every Kafka client "
         "(e.g. security.protocol, sasl.mechanism).",
+    )
+    kafka_timeout_s: float = Field(
+        30.0, gt=0, description="How long a Kafka metadata, admin or offset request waits for the broker."
     )
     # --- topics --------------------------------------------------------------------------------
     topic_prefix: str = Field("binlog", description="Topics are {topic_prefix}.{db}.{table}.")
@@ -174,7 +181,8 @@ class Settings(BaseModel):
     def librdkafka(self, **overrides: Any) -> dict[str, Any]:
         """The one conversion into librdkafka settings: bootstrap servers, user pass-through
         (``kafka`` table), then the caller's settings, which the pipeline's guarantees need."""
-        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers}
+        # librdkafka's own log lines go through Python logging (text or JSON like ours), not raw stderr.
+        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "logger": KAFKA_LOG}
         conf.update(self.kafka)
         conf.update(overrides)
         return conf

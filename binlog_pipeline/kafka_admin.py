@@ -1,17 +1,19 @@
-"""Creating topics: the producer's table and internal topics, the applier's dead-letter topic."""
+"""Topics: creating the producer's table and internal topics and the applier's dead-letter
+topic; listing the table topics of a prefix for the operations commands."""
 
 from __future__ import annotations
 
 import logging
+import re
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError, TransientError
+from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
-TIMEOUT_S = 30.0
 
 
 def create_topic(
@@ -26,7 +28,7 @@ def create_topic(
     replication = settings.topic_replication_factor or -1
     futures = admin.create_topics([NewTopic(name, partitions, replication, config=config)])
     try:
-        futures[name].result(TIMEOUT_S)
+        futures[name].result(settings.kafka_timeout_s)
     except KafkaException as exc:
         err: KafkaError = exc.args[0]
         if err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
@@ -42,5 +44,23 @@ def create_topic(
 
 def ensure_topic(settings: Settings, name: str) -> None:
     admin = AdminClient(settings.librdkafka())
-    if name not in admin.list_topics(timeout=TIMEOUT_S).topics:
+    if name not in admin.list_topics(timeout=settings.kafka_timeout_s).topics:
         create_topic(admin, settings, name)
+
+
+def table_topics(settings: Settings, admin: AdminClient | None = None) -> dict[str, list[int]]:
+    """Every table topic of ``settings.topic_prefix`` with its partitions, sorted; raises
+    :class:`PermanentError` when there is none (a wrong prefix or broker)."""
+    admin = admin or AdminClient(settings.librdkafka())
+    pattern = re.compile(TopicNames(settings.topic_prefix).table_pattern)
+    metadata = admin.list_topics(timeout=settings.kafka_timeout_s)
+    found = {
+        name: sorted(topic.partitions)
+        for name, topic in sorted(metadata.topics.items())
+        if pattern.match(name)
+    }
+    if not found:
+        raise PermanentError(
+            f"no table topics with prefix {settings.topic_prefix!r} on {settings.bootstrap_servers}"
+        )
+    return found

@@ -25,6 +25,12 @@ class TopicNames:
     def table(self, database: str, table: str) -> str:
         return f"{self.prefix}.{_clean(database)}.{_clean(table)}"[:249]
 
+    def resolve(self, name: str) -> str:
+        """A topic given as ``db.table`` (what users type) or as the full topic name."""
+        if not name.startswith(self.prefix + ".") and name.count(".") == 1:
+            return self.table(*name.split("."))
+        return name
+
     @property
     def table_pattern(self) -> str:
         """librdkafka subscription regex for every table topic of this prefix."""

@@ -8,7 +8,6 @@ from the event time the producer recorded (0 when only markers remain)."""
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,12 +17,11 @@ from confluent_kafka.admin import AdminClient
 
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError
+from binlog_pipeline.kafka_admin import table_topics
 from binlog_pipeline.kafka_read import committed_reader, read_to_end
 from schemas.codec import DecodeError
 from schemas.registry import TopicSchemaStore
 from schemas.topics import TopicNames
-
-TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -42,30 +40,22 @@ class PartitionLag:
 def measure(settings: Settings, group: str) -> list[PartitionLag]:
     conf = settings.librdkafka()
     admin = AdminClient(conf)
-    groups = {g.group_id for g in admin.list_consumer_groups().result(TIMEOUT_S).valid}
+    groups = {g.group_id for g in admin.list_consumer_groups().result(settings.kafka_timeout_s).valid}
     if group not in groups:
         raise PermanentError(f"consumer group {group!r} does not exist on {settings.bootstrap_servers}")
-    pattern = re.compile(TopicNames(settings.topic_prefix).table_pattern)
-    metadata = admin.list_topics(timeout=TIMEOUT_S)
     partitions = [
-        TopicPartition(name, p)
-        for name, topic in sorted(metadata.topics.items())
-        if pattern.match(name)
-        for p in sorted(topic.partitions)
+        TopicPartition(name, p) for name, parts in table_topics(settings, admin).items() for p in parts
     ]
-    if not partitions:
-        raise PermanentError(
-            f"no table topics with prefix {settings.topic_prefix!r} on {settings.bootstrap_servers}"
-        )
     reader = Consumer({**conf, "group.id": group, "enable.auto.commit": False})
     store = TopicSchemaStore(conf, TopicNames(settings.topic_prefix).schemas)
     try:
         committed = {
-            (tp.topic, tp.partition): tp.offset for tp in reader.committed(partitions, timeout=TIMEOUT_S)
+            (tp.topic, tp.partition): tp.offset
+            for tp in reader.committed(partitions, timeout=settings.kafka_timeout_s)
         }
         rows = []
         for tp in partitions:
-            low, high = reader.get_watermark_offsets(tp, timeout=TIMEOUT_S)
+            low, high = reader.get_watermark_offsets(tp, timeout=settings.kafka_timeout_s)
             offset = committed.get((tp.topic, tp.partition), -1)
             start = offset if offset >= 0 else low
             lag = max(high - start, 0)

@@ -11,6 +11,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, TopicPartition
 
 from binlog_pipeline.config import Settings
+from binlog_pipeline.errors import PermanentError
 from binlog_pipeline.kafka_read import committed_reader
 from schemas.codec import DecodeError
 from schemas.registry import TopicSchemaStore
@@ -42,8 +43,13 @@ def tail(
     idle_s: float = 10.0,
 ) -> Iterator[dict[str, Any]]:
     conf = settings.librdkafka()
-    store = TopicSchemaStore(conf, TopicNames(settings.topic_prefix).schemas)
     consumer = committed_reader(conf, "tail")
+    try:
+        _require_partition(consumer, settings, topic, partition)
+    except BaseException:
+        consumer.close()
+        raise
+    store = TopicSchemaStore(conf, TopicNames(settings.topic_prefix).schemas)
     start = offset if offset is not None else (OFFSET_BEGINNING if from_beginning else OFFSET_END)
     consumer.assign([TopicPartition(topic, partition, start)])
     seen = 0
@@ -59,7 +65,7 @@ def tail(
                 if error.code() == KafkaError._PARTITION_EOF and not follow:
                     return
                 if error.code() != KafkaError._PARTITION_EOF:
-                    raise RuntimeError(f"{topic}[{partition}]: {error.str()}")
+                    raise PermanentError(f"{topic}[{partition}]: {error.str()}")
                 continue
             line: dict[str, Any] = {
                 "topic": msg.topic(),
@@ -88,6 +94,17 @@ def tail(
     finally:
         consumer.close()
         store.close()
+
+
+def _require_partition(consumer: Any, settings: Settings, topic: str, partition: int) -> None:
+    """Fail loudly up front: an unreachable broker (KafkaException), or a wrong topic or partition
+    — otherwise tail would wait, print nothing and look like an empty topic."""
+    metadata = consumer.list_topics(timeout=settings.kafka_timeout_s)
+    if topic not in metadata.topics:
+        raise PermanentError(f"no such topic on {settings.bootstrap_servers}: {topic}")
+    partitions = sorted(metadata.topics[topic].partitions)
+    if partition not in partitions:
+        raise PermanentError(f"{topic} has partitions {partitions}, not {partition}")
 
 
 def to_json(line: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import pymysql
 
 from binlog_pipeline.dburl import DatabaseUrl
+from binlog_pipeline.errors import PermanentError
 from binlog_pipeline.routing import route_table
 
 SYSTEM_DATABASES = ("mysql", "information_schema", "performance_schema", "sys", "binlog_pipeline")
@@ -44,8 +45,11 @@ class TableReport:
 
 
 class Side:
-    def __init__(self, url: DatabaseUrl) -> None:
-        self.conn = pymysql.connect(**url.connect_kwargs(), autocommit=True, charset="utf8mb4")
+    def __init__(self, role: str, url: DatabaseUrl) -> None:
+        try:
+            self.conn = pymysql.connect(**url.connect_kwargs(), autocommit=True, charset="utf8mb4")
+        except pymysql.MySQLError as exc:
+            raise PermanentError(f"cannot connect to the {role} at {url}: {exc}") from exc
 
     def rows(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
         with self.conn.cursor() as cur:
