@@ -164,13 +164,17 @@ def lag(
 ) -> None:
     """Per table-topic partition: committed offset, end offset (high watermark, as Kafka's
     kafka-consumer-groups reports it), lag in messages and in seconds; totals. On transactional
-    topics a fully applied partition shows lag 1: the last commit marker."""
+    topics a fully applied partition shows lag 1: the last commit marker. Then the producer side:
+    each producer's checkpoint against the source's binlog position (bytes and seconds behind;
+    needs source_url). Thresholds apply to the consumer side."""
     from binlog_pipeline.ops.lag import measure, render_table
+    from binlog_pipeline.ops.producer_lag import measure_producers, render_producers
 
     settings = build_settings(config, sets, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix)
     while True:
         with reported_errors(settings):
             rows = measure(settings, group or settings.group_id)
+            producers = measure_producers(settings)
         if fmt is OutputFormat.json:
             typer.echo(
                 json.dumps(
@@ -178,11 +182,13 @@ def lag(
                         "group": group or settings.group_id,
                         "partitions": [r.as_dict() for r in rows],
                         "total_lag": sum(r.lag for r in rows),
+                        "producers": [p.as_dict() for p in producers],
                     }
                 )
             )
         else:
             typer.echo(render_table(rows))
+            typer.echo(render_producers(producers))
         if watch is None:
             break
         time.sleep(watch)

@@ -44,6 +44,7 @@ class Checkpoint:
     gtid: str | None = None
     server_id: int = 0
     event_ts: int = 0  # source event time (seconds) of the last published change
+    position_ts: int = 0  # source event time of the event that ends at ``position`` (captured or not)
     defined_tables: frozenset[str] = field(
         default_factory=frozenset
     )  # tables whose first record was published
@@ -56,6 +57,7 @@ class Checkpoint:
             "gtid": self.gtid,
             "server_id": self.server_id,
             "event_ts": self.event_ts,
+            "position_ts": self.position_ts,
             "defined_tables": sorted(self.defined_tables),
         }
         return json.dumps(doc, separators=(",", ":")).encode()
@@ -69,6 +71,7 @@ class Checkpoint:
             gtid=doc.get("gtid"),
             server_id=int(doc.get("server_id", 0)),
             event_ts=int(doc.get("event_ts", 0)),
+            position_ts=int(doc.get("position_ts", 0)),
             defined_tables=frozenset(doc.get("defined_tables", ())),
         )
 

@@ -132,6 +132,7 @@ class ProducerRunner:
         defined = set(resumed.defined_tables) if resumed else set()
         rows_done = 0  # captured rows published from the current source transaction
         last_event_ts = resumed.event_ts if resumed else 0
+        boundary_ts = resumed.position_ts if resumed else 0
         last_commit = time.monotonic()
         control = connect(s.source_url)
 
@@ -140,7 +141,9 @@ class ProducerRunner:
             return boundary
 
         def checkpoint() -> Checkpoint:
-            return Checkpoint(at(), rows_done, gtid, info.server_id, last_event_ts, frozenset(defined))
+            return Checkpoint(
+                at(), rows_done, gtid, info.server_id, last_event_ts, boundary_ts, frozenset(defined)
+            )
 
         def heartbeat_due() -> bool:
             """Nothing captured is open, the position moved, and the last commit is old enough."""
@@ -194,7 +197,7 @@ class ProducerRunner:
                     if publisher.rows_in_transaction >= s.txn_max_rows:
                         commit()  # inside a large source transaction: checkpoint carries rows_done
                 elif isinstance(item, TxnEnd):
-                    boundary, skip, rows_done = item.position, 0, 0
+                    boundary, boundary_ts, skip, rows_done = item.position, item.ts, 0, 0
                     if publisher.in_transaction and (
                         publisher.rows_in_transaction >= s.txn_max_rows
                         or (time.monotonic() - publisher.opened_at) * 1000 >= s.txn_max_ms
@@ -207,7 +210,7 @@ class ProducerRunner:
                     if boundary is None:  # GTID start: the first exact position we can resume from
                         boundary = item.position
                 elif isinstance(item, SchemaChangeEvent):
-                    boundary, skip, rows_done = item.position, 0, 0
+                    boundary, boundary_ts, skip, rows_done = item.position, item.ts, 0, 0
                     for database, table in item.tables:
                         publisher.ensure_topic(self._topics.table(database, table))
                         create_table = show_create(control, database, table)

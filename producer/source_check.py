@@ -39,6 +39,27 @@ def connect(url: DatabaseUrl) -> pymysql.connections.Connection[Any]:
         raise PermanentError(f"cannot connect to the source {url}: {exc}") from exc
 
 
+def binlog_status(cur: Any) -> tuple[Any, ...]:
+    """The source's current binlog file and position. MySQL 8.4 removed SHOW MASTER STATUS in
+    favour of SHOW BINARY LOG STATUS (8.2+); MariaDB keeps the former."""
+    try:
+        cur.execute("SHOW MASTER STATUS")
+    except pymysql.err.ProgrammingError:
+        cur.execute("SHOW BINARY LOG STATUS")
+    row = cur.fetchone()
+    if row is None:
+        raise PermanentError("the source reports no binary log status: is log_bin on?")
+    return tuple(row)
+
+
+def binlogs_and_position(cur: Any) -> tuple[tuple[tuple[str, int], ...], BinlogPosition]:
+    """(file, size) of every binlog on the server, oldest first, and the current position."""
+    cur.execute("SHOW BINARY LOGS")
+    binlogs = tuple((str(r[0]), int(r[1])) for r in cur.fetchall())
+    status = binlog_status(cur)
+    return binlogs, BinlogPosition(str(status[0]), int(status[1]))
+
+
 def inspect_source(settings: Settings) -> SourceInfo:
     assert settings.source_url is not None
     conn = connect(settings.source_url)
@@ -51,10 +72,7 @@ def inspect_source(settings: Settings) -> SourceInfo:
             variables = {str(k).lower(): str(v) for k, v in cur.fetchall()}
             _check(variables, settings)
             try:
-                cur.execute("SHOW BINARY LOGS")
-                binlogs = tuple((str(r[0]), int(r[1])) for r in cur.fetchall())
-                cur.execute("SHOW MASTER STATUS")
-                status = cur.fetchone()
+                binlogs, current = binlogs_and_position(cur)
             except pymysql.err.OperationalError as exc:
                 raise SourceMisconfigured(
                     f"the source user cannot read binlog status ({exc.args[1]}); grant it: "
@@ -73,7 +91,7 @@ def inspect_source(settings: Settings) -> SourceInfo:
         server_id=int(variables["server_id"]),
         is_mariadb="mariadb" in variables.get("version", "").lower(),
         binlogs=binlogs,
-        current=BinlogPosition(str(status[0]), int(status[1])),
+        current=current,
     )
 
 

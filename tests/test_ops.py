@@ -58,7 +58,8 @@ def kafka_tool_lag(services: Services, group: str) -> dict[tuple[str, int], tupl
 
 def test_lag_equals_kafkas_tool_and_thresholds(services: Services, source_db: str, topic_prefix: str) -> None:
     """lag reports the same committed offset, end offset and lag as kafka-consumer-groups, with
-    unapplied changes pending; --max-lag-messages exits 1 when exceeded; an unknown group is an error."""
+    unapplied changes pending; --max-lag-messages exits 1 when exceeded; an unknown group is an
+    error. The producer side shows the stopped producer's checkpoint behind the source's position."""
     group = f"applier-{topic_prefix}"
     with connect(services.source_admin) as conn, conn.cursor() as cur:
         cur.execute(f"CREATE TABLE `{source_db}`.t (id INT PRIMARY KEY)")
@@ -80,6 +81,10 @@ def test_lag_equals_kafkas_tool_and_thresholds(services: Services, source_db: st
                 lambda: kafka_tool_lag(services, group)[(topic, 0)][2] >= 30, what="30 unapplied messages"
             )
             producer.stop()
+        with connect(services.source_admin) as conn, conn.cursor() as cur:
+            cur.execute(f"INSERT INTO `{source_db}`.u VALUES (2)")  # the stopped producer falls behind
+            cur.execute("SHOW MASTER STATUS")
+            source_file, source_pos = cur.fetchone()[:2]
         ours = json.loads(
             pipeline_cli(
                 services, "lag", "--topic-prefix", topic_prefix, "--group", group, "--format", "json"
@@ -91,6 +96,12 @@ def test_lag_equals_kafkas_tool_and_thresholds(services: Services, source_db: st
         }
         assert mine == theirs
         assert mine[(topic, 0)][2] > 30  # 30 changes + the commit marker(s) of their Kafka transaction(s)
+        [producer_side] = [p for p in ours["producers"] if p["transactional_id"].endswith(topic_prefix)]
+        checkpoint_file, checkpoint_pos = producer_side["checkpoint"].split(":")
+        assert producer_side["source"] == f"{source_file}:{source_pos}"
+        if checkpoint_file == source_file:
+            assert producer_side["behind_bytes"] == source_pos - int(checkpoint_pos) > 0
+        assert producer_side["behind_bytes"] > 0 and producer_side["behind_seconds"] >= 0
         behind = next(p for p in ours["partitions"] if p["topic"] == topic)
         assert behind["lag_seconds"] >= 0 and ours["total_lag"] == sum(v[2] for v in theirs.values())
         exceeded = pipeline_cli(
