@@ -164,7 +164,7 @@ class ProducerRunner:
         def send(message: Message) -> None:
             publisher.send(message.topic, message.key, message.value, message.schemas)
 
-        def define(database: str, table: str) -> None:
+        def define(database: str, table: str, ts: int) -> None:
             """A table's first record: its CREATE TABLE, so the applier can create it."""
             name = f"{database}.{table}"
             if name in defined:
@@ -178,7 +178,7 @@ class ProducerRunner:
                 show_create(control, database, table),
                 at(),
                 gtid,
-                last_event_ts,
+                ts,  # the source time of the change that needs the definition
             )
             send(own)
             send(history)
@@ -190,7 +190,7 @@ class ProducerRunner:
                     if item.row < skip:
                         continue  # published before a restart inside this source transaction
                     schema = item.table.schema
-                    define(schema.database, schema.table)
+                    define(schema.database, schema.table, item.ts)
                     send(builder.row_message(item, at(), gtid))
                     rows_done = item.row + 1
                     last_event_ts = item.ts

@@ -79,7 +79,9 @@ def _age_of(conf: dict[str, Any], store: TopicSchemaStore, tp: TopicPartition, o
                 record = store.decode(msg.value() or b"").record
             except DecodeError:
                 return 0.0
-            return max(time.time() - float(record["source"]["ts_sec"]), 0.0)
+            ts = float(record["source"]["ts_sec"])
+            if ts > 0:  # records written before this field was reliable carry 0: skip them
+                return max(time.time() - ts, 0.0)
         return 0.0
     finally:
         consumer.close()
