@@ -17,6 +17,11 @@ from confluent_kafka import KafkaException, TopicPartition
 
 from applier.sql_writer import Statement, quote
 from applier.target import Target
+from binlog_pipeline.metrics import (
+    APPLIER_APPLY_SECONDS,
+    APPLIER_COMMIT_SECONDS,
+    APPLIER_OFFSET_COMMIT_SECONDS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +94,18 @@ def commit_batch(
        position); it is logged and the next batch's commit carries the offsets forward.
     """
     conn = target.conn
-    conn.begin()
-    with conn.cursor() as cur:
-        for statement in statements:
-            cur.execute(statement.sql, statement.params)
-        upsert = checkpoint.upsert(offsets)
-        cur.execute(upsert.sql, upsert.params)
+    with APPLIER_APPLY_SECONDS.time():
+        conn.begin()
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement.sql, statement.params)
+            upsert = checkpoint.upsert(offsets)
+            cur.execute(upsert.sql, upsert.params)
     before_commit()
-    conn.commit()
-    commit_offsets(consumer, offsets)
+    with APPLIER_COMMIT_SECONDS.time():
+        conn.commit()
+    with APPLIER_OFFSET_COMMIT_SECONDS.time():
+        commit_offsets(consumer, offsets)
 
 
 def commit_offsets(consumer: OffsetCommitter, offsets: dict[tuple[str, int], int]) -> None:

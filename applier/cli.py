@@ -16,6 +16,7 @@ from binlog_pipeline.cli_common import (
     build_settings,
     fail,
     run_until_signalled,
+    start_endpoints,
 )
 from binlog_pipeline.errors import ConfigError, PipelineError
 
@@ -49,9 +50,10 @@ def run(
         group_id=group_id,
         log_format=log_format,
     )
+    health = start_endpoints(settings)
     try:
         run_until_signalled(
-            "applier", "finishing the current batch", lambda stop: ApplierRunner(settings, stop).run()
+            "applier", "finishing the current batch", lambda stop: ApplierRunner(settings, stop, health).run()
         )
     except ConfigError as exc:
         fail(f"configuration error: {exc}")

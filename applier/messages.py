@@ -31,6 +31,7 @@ class RowChange:
     primary_key: tuple[str, ...]
     size: int
     raw: bytes = field(default=b"", repr=False, compare=False)
+    source_ts: int = 0  # source event time, whole seconds
 
     def key(self, image: dict[str, Any] | None = None) -> tuple[Any, ...]:
         row = image if image is not None else (self.after if self.after is not None else self.before)
@@ -102,6 +103,7 @@ def decode(store: SchemaStore, where: Coordinates, value: bytes | None) -> Messa
         schema.primary_key,
         len(value),
         value,
+        int(source["ts_sec"]),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,8 +25,18 @@ from applier.schema_apply import SchemaApplier
 from applier.target import Target, classify
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError, PipelineError, TransientError
+from binlog_pipeline.health import Health
 from binlog_pipeline.kafka_admin import ensure_topic
-from binlog_pipeline.retry import retrying
+from binlog_pipeline.metrics import (
+    APPLIER_BATCH_ROWS,
+    APPLIER_CHECKPOINT_OFFSET,
+    APPLIER_DEAD_LETTERS,
+    APPLIER_END_TO_END_LAG,
+    APPLIER_END_TO_END_SECONDS,
+    APPLIER_ROWS_APPLIED,
+    APPLIER_SCHEMA_CHANGES,
+)
+from binlog_pipeline.retry import observed_retry, retrying
 from schemas.registry import TopicSchemaStore
 from schemas.topics import TopicNames
 
@@ -35,11 +46,14 @@ Offsets = dict[tuple[str, int], int]
 
 
 class ApplierRunner:
-    def __init__(self, settings: Settings, stop: threading.Event) -> None:
+    def __init__(self, settings: Settings, stop: threading.Event, health: Health | None = None) -> None:
         settings.require("target_url")
         assert settings.target_url is not None
         self._settings = settings
         self._stop = stop
+        self.health = health or Health()
+        self._on_retry = observed_retry("applier", self.health)
+        self._kafka_probe_at = 0.0
         self._topics = TopicNames(settings.topic_prefix)
         self._store = TopicSchemaStore(settings.librdkafka(), self._topics.schemas)
         self.target = Target(settings.target_url)
@@ -61,6 +75,7 @@ class ApplierRunner:
         )
         self._dlq: Producer | None = None
         self._dlq_errors: list[str] = []
+        self._dlq_pending = 0  # diverted in the open batch; counted once it commits
         if settings.dead_letter_topic:
             self._dlq = Producer(settings.librdkafka(**{"enable.idempotence": True, "acks": "all"}))
         # next offset to apply per assigned partition: the last committed position.
@@ -73,10 +88,12 @@ class ApplierRunner:
 
     # --- lifecycle -------------------------------------------------------------------------------
     def run(self) -> None:
-        retrying(self._settings, self._prepare_target)
+        retrying(self._settings, self._prepare_target, self._on_retry)
         if self._settings.dead_letter_topic:
             retrying(
-                self._settings, lambda: ensure_topic(self._settings, self._settings.dead_letter_topic or "")
+                self._settings,
+                lambda: ensure_topic(self._settings, self._settings.dead_letter_topic or ""),
+                self._on_retry,
             )
         self._consumer.subscribe(
             [self._topics.table_pattern],
@@ -86,7 +103,7 @@ class ApplierRunner:
         )
         try:
             while not self._stop.is_set():
-                retrying(self._settings, self._step)
+                retrying(self._settings, self._step, self._on_retry)
         finally:
             self._consumer.close()
             self._store.close()
@@ -169,10 +186,14 @@ class ApplierRunner:
             batch = self._fill_batch()
             if batch:
                 self._apply(batch)
+                self.health.progress()
+            else:
+                self._idle_health()
         except BaseException as exc:
             # Proof of success only: whatever happened, nothing past the last COMMIT is kept.
             self.target.reset()
             self._reconcile = True
+            self._dlq_pending = 0
             self._rewind()
             if isinstance(exc, pymysql.MySQLError):
                 raise classify(exc, "applying a batch") from exc
@@ -199,6 +220,8 @@ class ApplierRunner:
                 if error is not None:
                     if error.fatal():
                         raise KafkaException(error)
+                    if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+                        self.health.problem(f"Kafka: {error.str()}")
                     if error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:  # pattern with no topic yet
                         log.warning("consumer error: %s", error.str())
                     continue
@@ -312,6 +335,45 @@ class ApplierRunner:
         self.positions.update(offsets)
         self.batches_committed += 1
         self.rows_applied += sum(1 for m in messages if isinstance(m, RowChange))
+        self._observe_commit(messages, offsets)
+
+    def _observe_commit(self, messages: list[Any], offsets: Offsets) -> None:
+        """Metrics of a batch whose COMMIT returned (never of one that may be retried)."""
+        now = time.time()
+        applied: Counter[tuple[str, str]] = Counter()
+        newest = 0
+        for message in messages:
+            if isinstance(message, RowChange):
+                applied[(f"{message.database}.{message.table}", message.op)] += 1
+                APPLIER_END_TO_END_SECONDS.observe(max(now - message.source_ts, 0.0))
+                newest = max(newest, message.source_ts)
+            else:
+                APPLIER_SCHEMA_CHANGES.labels(f"{message.database}.{message.table}").inc()
+        for (table, op), count in applied.items():
+            APPLIER_ROWS_APPLIED.labels(table, op).inc(count)
+        if applied:
+            APPLIER_BATCH_ROWS.observe(sum(applied.values()))
+            APPLIER_END_TO_END_LAG.set(max(now - newest, 0.0))
+        for (topic, partition), offset in offsets.items():
+            APPLIER_CHECKPOINT_OFFSET.labels(topic, str(partition)).set(offset)
+        if self._dlq_pending and self._settings.dead_letter_topic:
+            APPLIER_DEAD_LETTERS.labels(self._settings.dead_letter_topic).inc(self._dlq_pending)
+        self._dlq_pending = 0
+
+    def _idle_health(self) -> None:
+        """Nothing to apply: ready unless Kafka was reported down and has not answered since
+        (a metadata request, at most every 5 s)."""
+        if self.health.open_problem is None or not self.health.open_problem.startswith("Kafka"):
+            self.health.progress()
+            return
+        if time.monotonic() < self._kafka_probe_at:
+            return
+        self._kafka_probe_at = time.monotonic() + 5
+        try:
+            self._consumer.list_topics(timeout=2)
+        except KafkaException:
+            return
+        self.health.progress()
 
     # --- permanent errors: stop, or dead-letter when configured -------------------------------------
     def _dead_letter_or_stop(
@@ -325,6 +387,7 @@ class ApplierRunner:
                 "and restart, or set dead_letter_topic to divert such messages"
             )
         log.error("dead-lettering: %s", description)
+        self._dlq_pending += 1
         headers: dict[str, str | bytes | None] = {
             "error": cause.encode(),
             "source.topic": where.topic.encode(),

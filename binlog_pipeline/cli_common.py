@@ -17,6 +17,7 @@ import typer
 from binlog_pipeline import logs, shutdown
 from binlog_pipeline.config import FIELDS, Settings, load_settings
 from binlog_pipeline.errors import ConfigError, PipelineError
+from binlog_pipeline.health import Health
 
 ConfigOption = Annotated[
     Path | None,
@@ -96,6 +97,19 @@ def reported_errors(settings: Settings, code: int = 2) -> Iterator[None]:
         fail(
             f"Kafka at {settings.bootstrap_servers} did not answer within {settings.kafka_timeout_s:g}s", code
         )
+
+
+def start_endpoints(settings: Settings) -> Health:
+    """The process's readiness, served with /metrics and /healthz when metrics_port is set."""
+    health = Health()
+    if settings.metrics_port is not None:
+        from binlog_pipeline.http_endpoints import serve
+
+        try:
+            serve(settings.metrics_host, settings.metrics_port, health)
+        except OSError as exc:
+            fail(f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: {exc.strerror}")
+    return health
 
 
 def run_until_signalled(name: str, on_signal: str, run: Callable[[threading.Event], None]) -> None:

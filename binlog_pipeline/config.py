@@ -138,8 +138,12 @@ class Settings(BaseModel):
         600.0, gt=0, description="Give up (exit non-zero) after retrying this long."
     )
     metrics_port: int | None = Field(
-        None, ge=0, le=65535, description="Serve Prometheus /metrics, /healthz, /readyz here."
+        None,
+        ge=0,
+        le=65535,
+        description="Serve Prometheus /metrics, /healthz, /readyz on this port (unset: off; 0: any free port, logged).",
     )
+    metrics_host: str = Field("0.0.0.0", description="Address the metrics/health endpoints listen on.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["text", "json"] = Field("text")
 

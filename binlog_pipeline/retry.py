@@ -18,6 +18,8 @@ from tenacity import (
 
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import TransientError
+from binlog_pipeline.health import Health
+from binlog_pipeline.metrics import RETRIES
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -26,6 +28,20 @@ log = logging.getLogger(__name__)
 def _log_retry(state: RetryCallState) -> None:
     error = state.outcome.exception() if state.outcome else None
     log.warning("transient error, retrying: %s", error, extra={"attempt": state.attempt_number})
+
+
+def observed_retry(component: str, health: Health) -> Callable[[RetryCallState], None]:
+    """Log the retry, count it by the class of its underlying error, and mark the process
+    not ready until the retried work succeeds."""
+
+    def on_retry(state: RetryCallState) -> None:
+        _log_retry(state)
+        error = state.outcome.exception() if state.outcome else None
+        cause = (error.__cause__ or error) if error is not None else None
+        RETRIES.labels(component, type(cause).__name__).inc()
+        health.problem(f"retrying after: {error}")
+
+    return on_retry
 
 
 def retrying(

@@ -16,6 +16,7 @@ from binlog_pipeline.cli_common import (
     build_settings,
     fail,
     run_until_signalled,
+    start_endpoints,
 )
 from binlog_pipeline.errors import ConfigError, PermanentError, TransientError
 from producer.publisher import ProducerFenced
@@ -59,9 +60,12 @@ def run(
         start_position=start_position,
         log_format=log_format,
     )
+    health = start_endpoints(settings)
     try:
         run_until_signalled(
-            "producer", "finishing the open transaction", lambda stop: ProducerRunner(settings, stop).run()
+            "producer",
+            "finishing the open transaction",
+            lambda stop: ProducerRunner(settings, stop, health).run(),
         )
     except ConfigError as exc:
         fail(f"configuration error: {exc}")

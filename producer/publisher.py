@@ -17,6 +17,11 @@ from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError, PipelineError, TransientError
 from binlog_pipeline.kafka_admin import create_topic
 from binlog_pipeline.kafka_read import committed_reader, read_to_end
+from binlog_pipeline.metrics import (
+    PRODUCER_COMMIT_SECONDS,
+    PRODUCER_TRANSACTION_ROWS,
+    PRODUCER_TRANSACTIONS,
+)
 from producer.position import Checkpoint
 from schemas.codec import WriterSchema
 from schemas.topics import TopicNames
@@ -134,10 +139,14 @@ class TransactionalPublisher:
         if not self.in_transaction:
             self._begin()
         self._produce(self._topics.checkpoints, self._transactional_id.encode(), checkpoint.to_json())
+        started = time.monotonic()
         try:
             self._producer.commit_transaction(KAFKA_TIMEOUT_S)
         except KafkaException as exc:
             raise classify(exc, f"committing the Kafka transaction ending at {checkpoint.position}") from exc
+        PRODUCER_COMMIT_SECONDS.observe(time.monotonic() - started)
+        PRODUCER_TRANSACTIONS.labels("committed").inc()
+        PRODUCER_TRANSACTION_ROWS.observe(self.rows_in_transaction)
         self.in_transaction = False
         self._published.update(self._pending)
         self._pending.clear()
@@ -148,6 +157,7 @@ class TransactionalPublisher:
         if not self.in_transaction:
             return
         self.in_transaction = False
+        PRODUCER_TRANSACTIONS.labels("aborted").inc()
         try:
             self._producer.abort_transaction(KAFKA_TIMEOUT_S)
         except KafkaException as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import pymysql
@@ -17,7 +18,16 @@ from pymysqlreplication.exceptions import BinLogNotEnabled
 
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError, TransientError
-from binlog_pipeline.retry import retrying
+from binlog_pipeline.health import Health
+from binlog_pipeline.metrics import (
+    PRODUCER_CHECKPOINT_FILE,
+    PRODUCER_CHECKPOINT_POSITION,
+    PRODUCER_CHECKPOINT_SOURCE_TIME,
+    PRODUCER_ROWS_PRODUCED,
+    PRODUCER_ROWS_READ,
+    binlog_file_index,
+)
+from binlog_pipeline.retry import observed_retry, retrying
 from producer.binlog_reader import (
     BinlogReader,
     ColumnFilter,
@@ -48,10 +58,12 @@ REPLICA_DISPLACED = 4052
 
 
 class ProducerRunner:
-    def __init__(self, settings: Settings, stop: threading.Event) -> None:
+    def __init__(self, settings: Settings, stop: threading.Event, health: Health | None = None) -> None:
         settings.require("source_url")
         self._settings = settings
         self._stop = stop
+        self.health = health or Health()
+        self._on_retry = observed_retry("producer", self.health)
         self._topics = TopicNames(settings.topic_prefix)
         self._filter = TableFilter(settings.include_tables, settings.exclude_tables)
         self._publisher: TransactionalPublisher | None = None
@@ -71,7 +83,7 @@ class ProducerRunner:
             self._publisher.close()
 
     def _retrying(self, fn: Any) -> Any:
-        return retrying(self._settings, fn)
+        return retrying(self._settings, fn, self._on_retry)
 
     def _stream_once(self, info: SourceInfo) -> None:
         assert self._publisher is not None
@@ -131,6 +143,8 @@ class ProducerRunner:
         gtid = resumed.gtid if resumed else None
         defined = set(resumed.defined_tables) if resumed else set()
         rows_done = 0  # captured rows published from the current source transaction
+        produced: Counter[str] = Counter()  # per table, in the open Kafka transaction
+        rows_read = RowsRead()
         last_event_ts = resumed.event_ts if resumed else 0
         boundary_ts = resumed.position_ts if resumed else 0
         last_commit = time.monotonic()
@@ -160,6 +174,13 @@ class ProducerRunner:
             publisher.commit(state)
             self.committed = state
             last_commit = time.monotonic()
+            for table, count in produced.items():
+                PRODUCER_ROWS_PRODUCED.labels(table).inc(count)
+            produced.clear()
+            PRODUCER_CHECKPOINT_FILE.set(binlog_file_index(state.position.file))
+            PRODUCER_CHECKPOINT_POSITION.set(state.position.pos)
+            PRODUCER_CHECKPOINT_SOURCE_TIME.set(state.position_ts)
+            self.health.progress()
 
         def send(message: Message) -> None:
             publisher.send(message.topic, message.key, message.value, message.schemas)
@@ -192,6 +213,7 @@ class ProducerRunner:
                     schema = item.table.schema
                     define(schema.database, schema.table, item.ts)
                     send(builder.row_message(item, at(), gtid))
+                    produced[rows_read.count(schema.database, schema.table)] += 1
                     rows_done = item.row + 1
                     last_event_ts = item.ts
                     if publisher.rows_in_transaction >= s.txn_max_rows:
@@ -233,10 +255,10 @@ class ProducerRunner:
                         log.info("schema change on %s.%s at %s", database, table, boundary)
                     if publisher.in_transaction:
                         commit()
-                elif isinstance(item, Idle) and (
-                    (publisher.in_transaction and rows_done == 0) or heartbeat_due()
-                ):
-                    commit()  # the server is idle: close what is open, or record how far we are
+                elif isinstance(item, Idle):
+                    self.health.progress()  # the source answers; Kafka is proven at each commit
+                    if (publisher.in_transaction and rows_done == 0) or heartbeat_due():
+                        commit()  # the server is idle: close what is open, or record how far we are
                 if self._stop.is_set():
                     # A checkpoint is valid after any row (rows_done), so stopping commits
                     # everything published so far and nothing more.
@@ -247,6 +269,22 @@ class ProducerRunner:
         finally:
             reader.close()
             control.close()
+
+
+class RowsRead:
+    """The rows-read counter per table, label children cached (this runs once per row)."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[str, str], tuple[str, Any]] = {}
+
+    def count(self, database: str, table: str) -> str:
+        """Count one row read of ``database.table``; returns the table's label."""
+        child = self._children.get((database, table))
+        if child is None:
+            label = f"{database}.{table}"
+            child = self._children[(database, table)] = (label, PRODUCER_ROWS_READ.labels(label))
+        child[1].inc()
+        return child[0]
 
 
 def show_create(conn: Any, database: str, table: str) -> str | None:
