@@ -268,10 +268,10 @@ class ApplierRunner:
         self._consumer.seek(tp)
         self._waiting[key] = (change, source, time.monotonic())
         log.info(
-            "holding %s at offset %s until %s is renamed by its own topic",
-            change.where.topic,
-            change.where.offset,
+            "holding %s until %s is renamed by its own topic",
+            change.where,
             source,
+            extra=change.where.log_fields(),
         )
 
     def _resume_ready(self) -> None:
@@ -280,9 +280,14 @@ class ApplierRunner:
             if self._schema.waits_for_rename(change, consumed) is None:
                 self._consumer.resume([TopicPartition(*key)])
                 del self._waiting[key]
-                log.info("resuming %s: %s was renamed", key[0], source)
+                log.info("resuming %s[%s]: %s was renamed", *key, source, extra=change.where.log_fields())
             elif time.monotonic() - since > 60:
-                log.warning("%s still waits for %s to be renamed by its own topic", key[0], source)
+                log.warning(
+                    "%s still waits for %s to be renamed by its own topic",
+                    change.where,
+                    source,
+                    extra=change.where.log_fields(),
+                )
                 self._waiting[key] = (change, source, time.monotonic())
 
     def _apply_changes(self, changes: list[RowChange]) -> None:
@@ -386,7 +391,7 @@ class ApplierRunner:
                 + "; the applier stopped and committed nothing past it. Fix the target (or the data) "
                 "and restart, or set dead_letter_topic to divert such messages"
             )
-        log.error("dead-lettering: %s", description)
+        log.error("dead-lettering: %s", description, extra=where.log_fields())
         self._dlq_pending += 1
         headers: dict[str, str | bytes | None] = {
             "error": cause.encode(),

@@ -13,7 +13,7 @@ import logging
 
 import pymysql
 
-from applier.messages import RowChange, SchemaChange
+from applier.messages import Coordinates, RowChange, SchemaChange
 from applier.planner import Route
 from applier.sql_writer import quote
 from applier.target import Target, classify, normalise_create
@@ -63,9 +63,12 @@ class SchemaApplier:
                 f"target table {'.'.join(target_name)} does not exist and no CREATE TABLE for "
                 f"{change.database}.{change.table} is known ({where})"
             )
-        self._run(
-            lambda: self._target.create_table(*target_name, definition), f"creating {'.'.join(target_name)}"
-        )
+        self._create_table(target_name, definition, change.where)
+
+    def _create_table(self, target_name: tuple[str, str], definition: str, where: Coordinates) -> None:
+        name = ".".join(target_name)
+        self._run(lambda: self._target.create_table(*target_name, definition), f"creating {name}")
+        log.info("created target table %s from the producer's definition", name, extra=where.log_fields())
 
     def apply(self, change: SchemaChange) -> None:
         key = (change.database, change.table)
@@ -75,7 +78,7 @@ class SchemaApplier:
             info = self._target.info(*target_name)
             if not info.exists and change.create_table and self._settings.create_missing_tables:
                 definition = change.create_table
-                self._run(lambda: self._target.create_table(*target_name, definition), "creating a table")
+                self._create_table(target_name, definition, change.where)
             return
         if statement_kind(change.statement) == "CREATE TABLE":
             self._create(change, target_name)
@@ -89,14 +92,14 @@ class SchemaApplier:
             log.info(
                 "DDL already applied on the target, skipping: %s",
                 change.statement,
-                extra={"kafka_message": str(change.where)},
+                extra=change.where.log_fields(),
             )
             return
         statement = change.statement
         if statement_kind(statement) == "DROP TABLE":
             # One record per dropped table; the statement may name several (some already gone).
             statement = f"DROP TABLE IF EXISTS {quote(target_name[0])}.{quote(target_name[1])}"
-        log.info("applying DDL: %s", statement, extra={"kafka_message": str(change.where)})
+        log.info("applying DDL: %s", statement, extra=change.where.log_fields())
         self._run(lambda: self._target.run_ddl(change.database, statement), f"DDL at {change.where}")
 
     def _create(self, change: SchemaChange, target_name: tuple[str, str]) -> None:
@@ -107,7 +110,7 @@ class SchemaApplier:
             log.info(
                 "table %s exists on the target, skipping its CREATE",
                 name,
-                extra={"kafka_message": str(change.where)},
+                extra=change.where.log_fields(),
             )
             return
         if not self._settings.create_missing_tables:
@@ -116,7 +119,7 @@ class SchemaApplier:
                 "create_missing_tables=false: create it on the target yourself, then restart"
             )
         definition = change.create_table or change.statement
-        self._run(lambda: self._target.create_table(*target_name, definition), f"creating {name}")
+        self._create_table(target_name, definition, change.where)
 
     def waits_for_rename(self, change: SchemaChange, consumed_topics: set[str]) -> str | None:
         """Per-table topics are not ordered with each other. A RENAME record in the *destination*

@@ -150,7 +150,6 @@ class Target:
             cur.execute(statement)
         self.conn.commit()
         self.forget(database, table)
-        log.info("created target table %s.%s from the producer's definition", database, table)
 
     def run_ddl(self, database: str, statement: str) -> None:
         with self.conn.cursor() as cur:
