@@ -68,18 +68,20 @@ class Planner:
         for change in changes:
             by_layout.setdefault(self.writer(change), []).append(change)
         for writer, table_changes in by_layout.items():
-            database, table = self.target_of(table_changes[0])
-            if any(needs_lenient_mode(c) for c in table_changes):
+            lenient = any(needs_lenient_mode(c) for c in table_changes)
+            if lenient:
                 yield LENIENT
-                yield from (writer.one(change) for change in table_changes)
+            yield from self._table_statements(writer, table_changes)
+            if lenient:
                 yield STRICT
-                continue
-            if not writer.primary_key or self._ordered(database, table):
-                for change in table_changes:
-                    yield writer.one(change)
-                continue
-            merged = coalesce(table_changes)
-            for start in range(0, len(merged.deletes), DELETE_CHUNK):
-                yield writer.delete(merged.deletes[start : start + DELETE_CHUNK])
-            for start in range(0, len(merged.upserts), UPSERT_CHUNK):
-                yield writer.upsert(merged.upserts[start : start + UPSERT_CHUNK])
+
+    def _table_statements(self, writer: TableWriter, changes: list[RowChange]) -> Iterator[Statement]:
+        database, table = self.target_of(changes[0])
+        if not writer.primary_key or self._ordered(database, table):
+            yield from (writer.one(change) for change in changes)
+            return
+        merged = coalesce(changes)
+        for start in range(0, len(merged.deletes), DELETE_CHUNK):
+            yield writer.delete(merged.deletes[start : start + DELETE_CHUNK])
+        for start in range(0, len(merged.upserts), UPSERT_CHUNK):
+            yield writer.upsert(merged.upserts[start : start + UPSERT_CHUNK])

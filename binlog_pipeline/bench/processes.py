@@ -1,0 +1,87 @@
+"""The producer and the applier as the benchmark runs them: real child processes (the installed
+CLIs), observed only from outside — their /metrics endpoint and the kernel's peak RSS."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+
+class PipelineProcess:
+    def __init__(self, module: str, env: dict[str, str], settings: dict[str, object], log_path: Path) -> None:
+        self.module = module
+        self.args = [sys.executable, "-m", module]
+        for key, value in {**settings, "metrics_port": 0, "metrics_host": "127.0.0.1"}.items():
+            self.args += ["--set", f"{key}={value}"]
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.started_at = 0.0
+        self.peak_rss_mb = 0.0
+
+    def start(self, timeout_s: float = 60) -> PipelineProcess:
+        self.started_at = time.monotonic()
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0  # this start's lines only
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while not self.port:
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                found = re.search(rb"/readyz on http://[^:]+:(\d+)", log.read())
+            if found:
+                self.port = int(found.group(1))
+            elif self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.module} did not start; see {self.log_path}")
+            else:
+                time.sleep(0.1)
+        return self
+
+    def metrics(self) -> dict[str, float]:
+        """Every sample, keyed ``name{label=value,...}`` and summed per bare name too."""
+        self.check_alive()
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        samples: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+                samples[f"{s.name}{{{labels}}}"] = float(s.value)
+                samples[s.name] = samples.get(s.name, 0.0) + float(s.value)
+        self.peak_rss_mb = max(self.peak_rss_mb, self._vm_hwm_mb())
+        return samples
+
+    def check_alive(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{self.module} exited unexpectedly:\n{tail}")
+
+    def _vm_hwm_mb(self) -> float:
+        """The kernel's peak resident set size of the process (VmHWM)."""
+        assert self.proc is not None
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except FileNotFoundError:
+            return 0.0
+        found = re.search(r"VmHWM:\s+(\d+) kB", status)
+        return int(found.group(1)) / 1024 if found else 0.0
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.peak_rss_mb = max(self.peak_rss_mb, self._vm_hwm_mb())
+        os.kill(self.proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

@@ -1,0 +1,75 @@
+"""The benchmark's outputs for people: a markdown table (for the README) and a PNG plot of
+throughput and end-to-end latency over the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from binlog_pipeline.bench.run import Timeline
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m, wl = r["machine"], r["workloads"]
+    bulk, wide, sb, lat = wl["bulk"], wl["wide"], wl["sysbench"], wl["latency"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GiB; source {m['source_server']}; "
+        f"Python {m['python']}. Sizes: {r['sizes']['bulk_rows']:,} rows in {r['sizes']['bulk_txn_rows']:,}-row "
+        f"transactions + one {r['sizes']['single_txn_rows']:,}-row transaction; {r['sizes']['wide_rows']:,} "
+        f"all-types rows; sysbench {r['sizes']['sysbench_seconds']} s × {r['sizes']['sysbench_threads']} threads.",
+        "",
+        "| workload | decode ceiling rows/s | producer rows/s | producer / ceiling | apply ceiling rows/s | applier rows/s | applier / ceiling |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| bulk (large txns + one huge txn) | {bulk['decode_ceiling_rows_s']:,} | {bulk['producer_rows_s']:,} | "
+        f"{bulk['producer_ratio']:.2f} | {bulk['apply_ceiling_rows_s']:,} | {bulk['applier_rows_s']:,} | {bulk['applier_ratio']:.2f} |",
+        f"| wide table, every type | {wide['decode_ceiling_rows_s']:,} | {wide['producer_rows_s']:,} | "
+        f"{wide['producer_ratio']:.2f} | | {wide['applier_rows_s']:,} | |",
+        f"| sysbench oltp_write_only backlog | {sb['decode_ceiling_rows_s']:,} | {sb['producer_rows_s']:,} | "
+        f"{sb['producer_ratio']:.2f} | | {sb['applier_rows_s']:,} | |",
+        "",
+        f"- sysbench at full speed on the source: {sb['sysbench_tps']:,} transactions/s = {sb['sysbench_rows_s']:,} "
+        f"row changes/s; producer / source = {sb['producer_vs_sysbench']:.2f}, applier / source = {sb['applier_vs_sysbench']:.2f}.",
+        f"- End-to-end latency at {lat['achieved_rows_s']:,} rows/s (source commit → target statement): "
+        f"p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms.",
+        f"- Peak RSS: producer {r['rss_peak_mb']['producer']:.0f} MB, applier {r['rss_peak_mb']['applier']:.0f} MB "
+        f"(including the {r['sizes']['single_txn_rows']:,}-row transaction).",
+        f"- Restart to resumed apply (applier start → first batch committed): {r['resume_s']:.1f} s.",
+        f"- Source == target after the run: {'all tables' if all(r['equal'].values()) else 'NO: ' + str(r['equal'])}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(timeline: Timeline, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7))
+    for component, style in (("producer", "-"), ("applier", "--")):
+        points = [(t, rate) for t, _, c, rate in timeline.throughput if c == component]
+        if points:
+            top.plot([p[0] for p in points], [p[1] for p in points], style, label=component, linewidth=1)
+    phases: dict[str, float] = {}
+    for t, phase, _, _ in timeline.throughput:
+        phases.setdefault(phase, t)
+    for phase, t in phases.items():
+        top.axvline(t, color="grey", linewidth=0.5)
+        top.annotate(phase, (t, 0), rotation=90, fontsize=7, va="bottom")
+    top.set_xlabel("seconds since the start of the run")
+    top.set_ylabel("rows/s")
+    top.set_title("Throughput (sampled from /metrics)")
+    top.legend()
+    if timeline.latency:
+        seconds = [p[0] for p in timeline.latency]
+        bottom.plot(seconds, [p[1] for p in timeline.latency], label="p50")
+        bottom.plot(seconds, [p[2] for p in timeline.latency], label="p99")
+        bottom.legend()
+    bottom.set_xlabel("second of the fixed-rate run")
+    bottom.set_ylabel("ms")
+    bottom.set_title("End-to-end latency, source commit → target")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

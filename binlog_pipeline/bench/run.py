@@ -1,0 +1,404 @@
+"""`binlog-pipeline bench`: one run that measures the pipeline next to its raw ceilings.
+
+Each workload is written on the source while the producer is stopped, so the binlog holds a
+backlog; then, over exactly that binlog range, the run measures the bare library decode (the
+ceiling), the producer (started at the range's start, timed to the last row produced), the bare
+batched upsert (the applier's ceiling) and the applier (timed to the last row applied). Rates are
+from the first row to the last, sampled from the processes' /metrics every 0.25 s. End-to-end
+latency is measured at a fixed rate with both processes live, from timestamps the workload writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from binlog_pipeline.bench import workloads as w
+from binlog_pipeline.bench.ceilings import Rate, apply_ceiling, decode_ceiling
+from binlog_pipeline.bench.processes import PipelineProcess
+from binlog_pipeline.config import Settings
+from binlog_pipeline.dburl import DatabaseUrl
+
+SAMPLE_S = 0.25
+PRODUCED = "binlog_pipeline_producer_rows_produced_total"
+APPLIED = "binlog_pipeline_applier_rows_applied_total"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    bulk_rows: int
+    bulk_txn_rows: int
+    single_txn_rows: int
+    wide_rows: int
+    sysbench_tables: int
+    sysbench_table_size: int
+    sysbench_seconds: int
+    sysbench_threads: int
+    latency_rows_s: int
+    latency_seconds: int
+
+
+QUICK = Sizes(50_000, 10_000, 50_000, 5_000, 4, 5_000, 10, 2, 5_000, 15)
+FULL = Sizes(1_000_000, 10_000, 1_000_000, 50_000, 4, 50_000, 60, 4, 5_000, 60)
+
+
+@dataclass
+class Timeline:
+    """Samples for the plot: (seconds since start, phase, component, rows/s)."""
+
+    start: float = field(default_factory=time.monotonic)
+    throughput: list[tuple[float, str, str, float]] = field(default_factory=list)
+    latency: list[tuple[float, float, float]] = field(default_factory=list)  # (second, p50 ms, p99 ms)
+
+
+class Bench:
+    def __init__(
+        self,
+        settings: Settings,
+        source_admin: DatabaseUrl,
+        target_admin: DatabaseUrl,
+        sizes: Sizes,
+        out_dir: Path,
+        progress: Progress,
+    ) -> None:
+        assert settings.source_url is not None and settings.target_url is not None
+        self.settings = settings
+        self.source_admin = source_admin
+        self.target_admin = target_admin
+        self.sizes = sizes
+        self.out_dir = out_dir
+        self.progress = progress
+        self.prefix = f"bench{int(time.time())}"
+        self.timeline = Timeline()
+        self.rss = {"producer": 0.0, "applier": 0.0}
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("BINLOG_PIPELINE_")},
+            "BINLOG_PIPELINE_SOURCE_URL": settings.source_url.unmasked(),
+            "BINLOG_PIPELINE_TARGET_URL": settings.target_url.unmasked(),
+            "BINLOG_PIPELINE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        }
+
+    # --- the run ----------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        self._prepare()
+        bulk = self._bulk()
+        wide = self._wide()
+        sysbench = self._sysbench()
+        latency = self._latency()
+        equal = self._equality()
+        return {
+            "machine": machine(self.source_admin),
+            "sizes": asdict(self.sizes),
+            "decode_ceiling_rows_s": bulk["decode_ceiling_rows_s"],
+            "apply_ceiling_rows_s": bulk["apply_ceiling_rows_s"],
+            "producer_rows_s": bulk["producer_rows_s"],
+            "applier_rows_s": bulk["applier_rows_s"],
+            "producer_ratio": bulk["producer_ratio"],
+            "applier_ratio": bulk["applier_ratio"],
+            "e2e_p50_ms": latency["p50_ms"],
+            "e2e_p95_ms": latency["p95_ms"],
+            "e2e_p99_ms": latency["p99_ms"],
+            "rss_peak_mb": dict(self.rss),
+            "resume_s": wide["resume_s"],
+            "workloads": {"bulk": bulk, "wide": wide, "sysbench": sysbench, "latency": latency},
+            "equal": equal,
+        }
+
+    def _prepare(self) -> None:
+        task = self.progress.add_task("preparing databases", total=None)
+        for url in (self.source_admin, self.target_admin):
+            w.execute(url, "DROP DATABASE IF EXISTS bench", "DROP DATABASE IF EXISTS sbtest")
+        w.execute(
+            self.source_admin,
+            "CREATE DATABASE bench",
+            "CREATE DATABASE sbtest",
+            w.BULK_DDL.format(table="bench.bulk"),
+            w.BULK_DDL.format(table="bench.bulk_one"),
+            w.ALL_TYPES_DDL.format(db="bench"),
+            w.LATENCY_DDL.format(table="bench.latency", extra=""),
+        )
+        w.execute(
+            self.target_admin,
+            "CREATE DATABASE bench",
+            w.LATENCY_DDL.format(table="bench.latency", extra=w.APPLIED_AT),
+        )
+        self.progress.update(task, total=1, completed=1)
+
+    # --- phases -----------------------------------------------------------------------------
+    def _bulk(self) -> dict[str, Any]:
+        s = self.sizes
+        start = w.binlog_position(self.source_admin)
+        total = s.bulk_rows + s.single_txn_rows
+        write = self.progress.add_task("bulk: writing on the source", total=total)
+        advance = self._advancer(write)
+        w.write_bulk(self.source_admin, "bench.bulk", s.bulk_rows, s.bulk_txn_rows, advance)
+        w.write_bulk(self.source_admin, "bench.bulk_one", s.single_txn_rows, s.single_txn_rows, advance)
+        end = w.binlog_position(self.source_admin)
+        result = self._stream_and_apply("bulk", start, end, ["bench"], total)
+        ceiling_task = self.progress.add_task("bulk: apply ceiling (bare upserts)", total=s.bulk_rows)
+        ceiling = apply_ceiling(
+            self.target_admin, s.bulk_rows, self.settings.batch_max_rows, self._advancer(ceiling_task)
+        )
+        result["apply_ceiling_rows_s"] = round(ceiling.rows_s)
+        result["applier_ratio"] = (
+            round(result["applier_rows_s"] / ceiling.rows_s, 3) if ceiling.rows_s else 0.0
+        )
+        return result
+
+    def _wide(self) -> dict[str, Any]:
+        start = w.binlog_position(self.source_admin)
+        task = self.progress.add_task("wide: writing every type", total=self.sizes.wide_rows)
+        w.write_wide(self.source_admin, self.sizes.wide_rows, self._advancer(task))
+        end = w.binlog_position(self.source_admin)
+        return self._stream_and_apply("wide", start, end, ["bench"], self.sizes.wide_rows)
+
+    def _sysbench(self) -> dict[str, Any]:
+        s = self.sizes
+        task = self.progress.add_task("sysbench: prepare + replicate the tables", total=None)
+        before = w.binlog_position(self.source_admin)
+        w.sysbench(self.source_admin, "prepare", s.sysbench_tables, s.sysbench_table_size)
+        prepared = s.sysbench_tables * s.sysbench_table_size
+        self._stream_and_apply(
+            "sysbench-prepare", before, w.binlog_position(self.source_admin), ["sbtest"], prepared
+        )
+        self.progress.update(task, total=1, completed=1)
+        run = self.progress.add_task(
+            f"sysbench: oltp_write_only, full speed, {s.sysbench_seconds}s", total=None
+        )
+        start = w.binlog_position(self.source_admin)
+        result = w.sysbench_run(
+            self.source_admin,
+            s.sysbench_tables,
+            s.sysbench_table_size,
+            s.sysbench_seconds,
+            s.sysbench_threads,
+        )
+        end = w.binlog_position(self.source_admin)
+        self.progress.update(run, total=1, completed=1)
+        measured = self._stream_and_apply("sysbench", start, end, ["sbtest"], None)
+        source_rows_s = measured["rows"] / result.seconds
+        measured.update(
+            sysbench_tps=round(result.tps),
+            sysbench_rows_s=round(source_rows_s),
+            producer_vs_sysbench=round(measured["producer_rows_s"] / source_rows_s, 3),
+            applier_vs_sysbench=round(measured["applier_rows_s"] / source_rows_s, 3),
+        )
+        return measured
+
+    def _stream_and_apply(
+        self, phase: str, start: tuple[str, int], end: tuple[str, int], schemas: list[str], rows: int | None
+    ) -> dict[str, Any]:
+        """Decode ceiling, then producer, then applier over the binlog range ``[start, end)``."""
+        decode_task = self.progress.add_task(f"{phase}: decode ceiling (bare library)", total=rows)
+        decoded = decode_ceiling(
+            self.settings.source_url,  # type: ignore[arg-type]
+            start,
+            end,
+            schemas,
+            self.settings.server_id + 100,
+            self._advancer(decode_task),
+        )
+        expected = rows if rows is not None else decoded.rows
+        include = ",".join(f"{schema}.*" for schema in schemas)
+        producer = self._process(
+            "producer", phase, {"start_position": f"{start[0]}:{start[1]}", "include_tables": include}
+        )
+        produced = self._until(producer, PRODUCED, expected, f"{phase}: producer")
+        producer.stop()
+        applier = self._process("applier", phase, {})
+        applied = self._until(applier, APPLIED, expected, f"{phase}: applier")
+        applier.stop()
+        return {
+            "rows": expected,
+            "decode_ceiling_rows_s": round(decoded.rows_s),
+            "producer_rows_s": round(produced.rate.rows_s),
+            "producer_ratio": round(produced.rate.rows_s / decoded.rows_s, 3) if decoded.rows_s else 0.0,
+            "applier_rows_s": round(applied.rate.rows_s),
+            "resume_s": round(applied.first_row_s, 2),
+        }
+
+    def _latency(self) -> dict[str, Any]:
+        s = self.sizes
+        position = w.binlog_position(self.source_admin)
+        producer = self._process(
+            "producer",
+            "latency",
+            {"start_position": f"{position[0]}:{position[1]}", "include_tables": "bench.latency"},
+        )
+        applier = self._process("applier", "latency", {})
+        # Warm up: the topic exists and is assigned before timing starts, as in steady state.
+        w.execute(self.source_admin, "INSERT INTO bench.latency VALUES (0, NOW(6), 'warm-up')")
+        self._until(applier, APPLIED, 1, "latency: warm-up")
+        task = self.progress.add_task(
+            f"latency: {s.latency_rows_s} rows/s for {s.latency_seconds}s",
+            total=s.latency_rows_s * s.latency_seconds,
+        )
+        written = w.write_at_rate(
+            self.source_admin, "bench.latency", s.latency_rows_s, s.latency_seconds, self._advancer(task)
+        )
+        self._until(applier, APPLIED, written + 1, "latency: draining")
+        producer.stop()
+        applier.stop()
+        conn = w.connect(self.target_admin)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT UNIX_TIMESTAMP(created_at), TIMESTAMPDIFF(MICROSECOND, created_at, applied_at) / 1000 "
+                    "FROM bench.latency WHERE id > 0 ORDER BY id"
+                )
+                rows = [(float(ts), float(ms)) for ts, ms in cur.fetchall()]
+        finally:
+            conn.close()
+        latencies = sorted(ms for _, ms in rows)
+        first = rows[0][0] if rows else 0.0
+        by_second: dict[int, list[float]] = {}
+        for ts, ms in rows:
+            by_second.setdefault(int(ts - first), []).append(ms)
+        self.timeline.latency = [
+            (second, percentile(sorted(v), 50), percentile(sorted(v), 99))
+            for second, v in sorted(by_second.items())
+        ]
+        return {
+            "rows": len(rows),
+            "target_rows_s": s.latency_rows_s,
+            "achieved_rows_s": round(written / s.latency_seconds),
+            "p50_ms": round(percentile(latencies, 50), 1),
+            "p95_ms": round(percentile(latencies, 95), 1),
+            "p99_ms": round(percentile(latencies, 99), 1),
+            "max_ms": round(latencies[-1], 1) if latencies else 0.0,
+            "note": "source NOW(6) at insert → target statement time of the applier's upsert (same clock)",
+        }
+
+    def _equality(self) -> dict[str, bool]:
+        task = self.progress.add_task("checking source == target", total=None)
+        tables = ["bench.bulk", "bench.bulk_one", "bench.all_types"] + [
+            f"sbtest.sbtest{n}" for n in range(1, self.sizes.sysbench_tables + 1)
+        ]
+        result = {
+            table: checksum(self.source_admin, table) == checksum(self.target_admin, table)
+            for table in tables
+        }
+        columns = "COUNT(*), BIT_XOR(CRC32(CONCAT_WS('#', id, created_at, payload)))"
+        result["bench.latency"] = _one(self.source_admin, f"SELECT {columns} FROM bench.latency") == _one(
+            self.target_admin, f"SELECT {columns} FROM bench.latency"
+        )
+        self.progress.update(task, total=1, completed=1)
+        return result
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _process(self, role: str, phase: str, settings: dict[str, object]) -> PipelineProcess:
+        common: dict[str, object] = {"topic_prefix": self.prefix}
+        if role == "producer":
+            common["transactional_id"] = f"{self.prefix}-producer"
+        else:
+            common["group_id"] = f"{self.prefix}-applier"
+        log = self.out_dir / f"{phase}-{role}.log"
+        return PipelineProcess(role, self.env, {**common, **settings}, log).start()
+
+    def _until(self, process: PipelineProcess, metric: str, rows: int, label: str) -> Measured:
+        """Sample ``metric`` until it reaches ``rows``; the rate is from the first row to the last."""
+        task = self.progress.add_task(label, total=rows)
+        first_at: float | None = None
+        last_count, last_at = 0.0, time.monotonic()
+        while True:
+            count = process.metrics().get(metric, 0.0)
+            now = time.monotonic()
+            if count > 0 and first_at is None:
+                first_at = now - SAMPLE_S / 2  # the first row arrived within the last interval
+            if count > last_count:
+                self.timeline.throughput.append(
+                    (
+                        now - self.timeline.start,
+                        label.split(":")[0],
+                        process.module,
+                        (count - last_count) / (now - last_at),
+                    )
+                )
+            self.progress.update(task, completed=count)
+            last_count, last_at = count, now
+            if count >= rows:
+                break
+            time.sleep(SAMPLE_S)
+        self.rss[process.module] = max(self.rss[process.module], process.peak_rss_mb)
+        assert first_at is not None
+        return Measured(Rate(int(count), max(now - first_at, SAMPLE_S)), first_at - process.started_at)
+
+    def _advancer(self, task: Any) -> Callable[[int], None]:
+        return lambda n: self.progress.advance(task, n)
+
+
+@dataclass(frozen=True)
+class Measured:
+    rate: Rate
+    first_row_s: float  # from process start to its first row: the restart-to-resumed time
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1]
+
+
+def _one(url: DatabaseUrl, sql: str) -> tuple[Any, ...]:
+    conn = w.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return tuple(cur.fetchone() or ())
+    finally:
+        conn.close()
+
+
+def checksum(url: DatabaseUrl, table: str) -> tuple[Any, ...]:
+    return (_one(url, f"CHECKSUM TABLE {table}")[1], _one(url, f"SELECT COUNT(*) FROM {table}")[0])
+
+
+def machine(source_admin: DatabaseUrl) -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = 0.0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "source_server": _one(source_admin, "SELECT VERSION()")[0],
+    }
+
+
+def save(results: dict[str, Any], timeline: Timeline, out_dir: Path, name: str) -> tuple[Path, Path, Path]:
+    """The results JSON, its markdown table and the plot, under ``out_dir``."""
+    from binlog_pipeline.bench.report import markdown, plot
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"{name}.json"
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    md_path = out_dir / f"{name}.md"
+    md_path.write_text(markdown(results))
+    png_path = out_dir / f"{name}.png"
+    plot(timeline, png_path)
+    return json_path, md_path, png_path
