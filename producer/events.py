@@ -22,6 +22,7 @@ class TablePlan:
     field_names: tuple[str, ...]
     key_positions: tuple[int, ...]
     key_names: tuple[str, ...]
+    row_type: str  # the row record's full name: images are written as (name, image)
 
     @property
     def schemas(self) -> tuple[WriterSchema, ...]:
@@ -49,13 +50,15 @@ class EventBuilder:
             names = tuple(schema.field_names())
             positions = {spec.name: i for i, spec in enumerate(schema.columns)}
             key_positions = tuple(positions[name] for name in schema.primary_key)
+            value_schema = schema.value_schema()
             plan = TablePlan(
                 topic=self._topics.table(schema.database, schema.table),
-                value_schema=schema.value_schema(),
+                value_schema=value_schema,
                 key_schema=schema.key_schema(),
                 field_names=names,
                 key_positions=key_positions,
                 key_names=tuple(names[i] for i in key_positions),
+                row_type=_row_type(value_schema),
             )
             self._plans[table.schema] = plan
         return plan
@@ -63,8 +66,16 @@ class EventBuilder:
     def row_message(self, change: RowChange, boundary: BinlogPosition, gtid: str | None) -> Message:
         plan = self.plan(change.table)
         names = plan.field_names
-        before = dict(zip(names, change.before, strict=True)) if change.before is not None else None
-        after = dict(zip(names, change.after, strict=True)) if change.after is not None else None
+        # (type name, value) picks the union branch directly; fastavro would otherwise validate the
+        # whole image against each branch to find it (measured: a quarter of the encode time).
+        before = (
+            (plan.row_type, dict(zip(names, change.before, strict=True)))
+            if change.before is not None
+            else None
+        )
+        after = (
+            (plan.row_type, dict(zip(names, change.after, strict=True))) if change.after is not None else None
+        )
         schema = change.table.schema
         record = {
             "before": before,
@@ -125,3 +136,8 @@ class EventBuilder:
             "table": table,
             "row": row,
         }
+
+
+def _row_type(value_schema: WriterSchema) -> str:
+    before = next(f for f in value_schema.parsed["fields"] if f["name"] == "before")
+    return str(next(branch["name"] for branch in before["type"] if isinstance(branch, dict)))
