@@ -94,7 +94,7 @@ def decode(store: SchemaStore, where: Coordinates, value: bytes | None) -> Messa
         )
     if schema.kind != "change":
         raise BadMessage(where, f"unexpected record kind {schema.kind!r} in a table topic")
-    names = schema.column_names
+    names = schema.renamed_columns
     source = record["source"]
     return RowChange(
         where,
@@ -111,7 +111,8 @@ def decode(store: SchemaStore, where: Coordinates, value: bytes | None) -> Messa
     )
 
 
-def _rename(image: dict[str, Any] | None, names: dict[str, str]) -> dict[str, Any] | None:
-    if image is None:
-        return None
+def _rename(image: dict[str, Any] | None, names: dict[str, str] | None) -> dict[str, Any] | None:
+    """Avro field names back to column names; ``names`` is None when they are all the same."""
+    if image is None or names is None:
+        return image
     return {names[k]: v for k, v in image.items()}

@@ -70,6 +70,9 @@ class ApplierRunner:
                     "auto.offset.reset": "earliest",
                     "partition.assignment.strategy": "cooperative-sticky",
                     "topic.metadata.refresh.interval.ms": 5000,
+                    # Prefetch at most 16 MB per partition queue (librdkafka's default is 64 MB):
+                    # batches are 5,000 rows, so more buys no speed, only memory.
+                    "queued.max.messages.kbytes": 16384,
                 }
             )
         )

@@ -75,6 +75,12 @@ class WriterSchema:
         valid Avro name), computed once per schema."""
         return {spec.avro_field(i)["name"]: spec.name for i, spec in enumerate(self.columns)}
 
+    @cached_property
+    def renamed_columns(self) -> dict[str, str] | None:
+        """:attr:`column_names`, or None when every Avro field name is its column's name."""
+        names = self.column_names
+        return None if all(k == v for k, v in names.items()) else names
+
     @property
     def header(self) -> bytes:
         return MAGIC + self.fingerprint

@@ -116,3 +116,31 @@ def test_composite_primary_key(
         assert applier.error is None, applier.error
         applier.stop()
         producer.stop()
+
+
+def test_column_names_that_are_not_avro_names(
+    services: Services, source_db: str, topic_prefix: str, target_cleanup: None
+) -> None:
+    """Columns whose names Avro cannot carry (spaces, a leading digit, non-ASCII, a dash) are
+    renamed in the schema and mapped back to the exact column names on the target."""
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        cur.execute(
+            f"CREATE TABLE `{source_db}`.n (`my id` INT PRIMARY KEY, `2nd` INT, `ünï` VARCHAR(8), `a-b` INT)"
+        )
+    with (
+        ProducerThread(
+            producer_settings(services, topic_prefix, start_position=current_position(services))
+        ) as producer,
+        ApplierThread(applier_settings(services, topic_prefix)) as applier,
+    ):
+        with connect(services.source_admin) as conn, conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO `{source_db}`.n VALUES (%s, %s, %s, %s)",
+                [(i, i * 2, f"ü{i}", -i) for i in range(30)],
+            )
+            cur.execute(f"UPDATE `{source_db}`.n SET `ünï` = 'x' WHERE `my id` < 5")
+            cur.execute(f"DELETE FROM `{source_db}`.n WHERE `2nd` > 50")
+        wait_for(lambda: applier.error is not None or equal(services, source_db, ("n",)), what="n equal")
+        assert applier.error is None, applier.error
+        applier.stop()
+        producer.stop()
