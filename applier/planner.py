@@ -11,7 +11,6 @@ from applier.messages import RowChange
 from applier.sql_writer import Statement, TableWriter
 from applier.target import SESSION_SQL_MODE
 from binlog_pipeline.routing import route_table
-from schemas.columns import ColumnKind, ColumnSpec
 
 UPSERT_CHUNK = 500
 # The session is strict (bad data is an error, never silently converted). A source written in a
@@ -21,13 +20,9 @@ LENIENT = Statement("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUB
 STRICT = Statement(f"SET SESSION sql_mode = '{SESSION_SQL_MODE}'", (), ())
 
 
-def needs_lenient_mode(change: RowChange) -> bool:
-    if change.after is None:
-        return False
-    return any(
-        spec.kind is ColumnKind.ENUM and change.after[spec.name] == "" and "" not in spec.values
-        for spec in change.columns
-    )
+def needs_lenient_mode(change: RowChange, enum_columns: tuple[str, ...]) -> bool:
+    after = change.after
+    return after is not None and any(after[name] == "" for name in enum_columns)
 
 
 DELETE_CHUNK = 1000
@@ -49,16 +44,18 @@ class Planner:
         (it has no primary key in the events, or unique secondary keys on the target)."""
         self._route = route
         self._ordered = ordered
-        self._writers: dict[tuple[str, str, tuple[ColumnSpec, ...], tuple[str, ...]], TableWriter] = {}
+        # keyed by the identity of the decoded schema's columns tuple (hashing the ColumnSpecs
+        # per row was measurable); the writer keeps that tuple alive, so an id is never reused
+        self._writers: dict[tuple[str, str, int, tuple[str, ...]], TableWriter] = {}
 
     def target_of(self, change: RowChange) -> tuple[str, str]:
         return self._route(change.database, change.table)
 
     def writer(self, change: RowChange) -> TableWriter:
-        database, table = self.target_of(change)
-        key = (database, table, change.columns, change.primary_key)
+        key = (change.database, change.table, id(change.columns), change.primary_key)
         writer = self._writers.get(key)
         if writer is None:
+            database, table = self.target_of(change)
             writer = TableWriter(database, table, change.columns, change.primary_key)
             self._writers[key] = writer
         return writer
@@ -68,7 +65,8 @@ class Planner:
         for change in changes:
             by_layout.setdefault(self.writer(change), []).append(change)
         for writer, table_changes in by_layout.items():
-            lenient = any(needs_lenient_mode(c) for c in table_changes)
+            enums = writer.enum_columns
+            lenient = bool(enums) and any(needs_lenient_mode(c, enums) for c in table_changes)
             if lenient:
                 yield LENIENT
             yield from self._table_statements(writer, table_changes)

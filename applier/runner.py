@@ -259,7 +259,7 @@ class ApplierRunner:
                 self._commit([], segment)
                 continue
             changes = [m for m in segment if isinstance(m, RowChange)]
-            for change in changes:
+            for change in {(c.database, c.table): c for c in changes}.values():  # once per table
                 self._schema.ensure_table(change, self._planner.target_of(change))
             self._apply_changes(changes)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from applier.messages import RowChange
 from applier.sql_values import row_converter
-from schemas.columns import ColumnSpec
+from schemas.columns import ColumnKind, ColumnSpec
 
 
 def quote(identifier: str) -> str:
@@ -32,6 +32,9 @@ class TableWriter:
         self.qualified = f"{quote(database)}.{quote(table)}"
         self.columns = columns
         self.primary_key = primary_key
+        self.enum_columns = tuple(
+            spec.name for spec in columns if spec.kind is ColumnKind.ENUM and "" not in spec.values
+        )  # where '' can only be the invalid-value index 0 (see planner.LENIENT)
         self._to_params: Callable[[dict[str, Any]], list[Any]] = row_converter(columns)
         names = [spec.name for spec in columns]
         self._column_list = ", ".join(quote(n) for n in names)
