@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from binlog_pipeline.bench.workloads import ALL_TYPES_DDL  # one definition for tests and bench
 from schemas.columns import ColumnKind
 from tests.kafka_helpers import changes, decode_topic, wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings
@@ -15,18 +16,6 @@ from tests.services import Services, connect
 
 pytestmark = pytest.mark.integration
 
-ALL_TYPES_DDL = """
-CREATE TABLE `{db}`.all_types (
-  id INT PRIMARY KEY,
-  dec65 DECIMAL(65,30), dec10 DECIMAL(10,2), ubig BIGINT UNSIGNED, sbig BIGINT, tiny1 TINYINT(1),
-  utiny TINYINT UNSIGNED, med MEDIUMINT, umed MEDIUMINT UNSIGNED, uint INT UNSIGNED,
-  bit64 BIT(64), bit1 BIT(1), en ENUM('a','b','ü'), st SET('x','y','z'), js JSON,
-  dt6 DATETIME(6), dt0 DATETIME, ts6 TIMESTAMP(6) NULL, t6 TIME(6), t0 TIME, t3 TIME(3), d DATE, y YEAR,
-  f FLOAT, dbl DOUBLE, bin16 BINARY(16), vbin VARBINARY(32), bl BLOB, tx TEXT,
-  emoji VARCHAR(32) CHARACTER SET utf8mb4, latin VARCHAR(16) CHARACTER SET latin1, ch CHAR(4),
-  geo GEOMETRY
-) ENGINE=InnoDB
-"""
 
 ROWS = [
     # id, then the columns above; strings are SQL expressions

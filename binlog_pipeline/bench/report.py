@@ -34,7 +34,9 @@ def markdown(r: dict[str, Any]) -> str:
         f"p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms.",
         f"- Peak RSS: producer {r['rss_peak_mb']['producer']:.0f} MB, applier {r['rss_peak_mb']['applier']:.0f} MB "
         f"(including the {r['sizes']['single_txn_rows']:,}-row transaction).",
-        f"- Restart to resumed apply (applier start → first batch committed): {r['resume_s']:.1f} s.",
+        f"- Restart to resumed apply (applier start → first batch committed): {r['resume_s']:.1f} s after a clean stop; "
+        f"after kill -9 {lat['resume_after_kill9_s']:.1f} s (the group waits for the dead member's session timeout), "
+        f"{lat['resume_after_kill9_static_membership_s']:.1f} s with static membership (`kafka.group.instance.id`).",
         f"- Source == target after the run: {'all tables' if all(r['equal'].values()) else 'NO: ' + str(r['equal'])}.",
         "",
     ]
@@ -48,10 +50,20 @@ def plot(timeline: Timeline, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7))
-    for component, style in (("producer", "-"), ("applier", "--")):
-        points = [(t, rate) for t, _, c, rate in timeline.throughput if c == component]
-        if points:
-            top.plot([p[0] for p in points], [p[1] for p in points], style, label=component, linewidth=1)
+    colors = {"producer": "tab:blue", "applier": "tab:orange"}
+    labelled: set[str] = set()
+    segments: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for t, phase, component, rate in timeline.throughput:
+        segments.setdefault((phase, component), []).append((t, rate))
+    for (_, component), points in segments.items():  # one line per phase: no lines across gaps
+        top.plot(
+            [p[0] for p in points],
+            [p[1] for p in points],
+            color=colors.get(component, "grey"),
+            label=None if component in labelled else component,
+            linewidth=0.8,
+        )
+        labelled.add(component)
     phases: dict[str, float] = {}
     for t, phase, _, _ in timeline.throughput:
         phases.setdefault(phase, t)

@@ -80,6 +80,7 @@ class Bench:
         self.prefix = f"bench{int(time.time())}"
         self.timeline = Timeline()
         self.rss = {"producer": 0.0, "applier": 0.0}
+        self._marker_id = 0  # negative ids in bench.latency: rows outside the latency sample
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("BINLOG_PIPELINE_")},
             "BINLOG_PIPELINE_SOURCE_URL": settings.source_url.unmasked(),
@@ -246,8 +247,12 @@ class Bench:
             self.source_admin, "bench.latency", s.latency_rows_s, s.latency_seconds, self._advancer(task)
         )
         self._until(applier, APPLIED, written + 1, "latency: draining")
-        producer.stop()
         applier.stop()
+        resume = {
+            "resume_after_kill9_s": round(self._resume_after_kill9(static=False), 2),
+            "resume_after_kill9_static_membership_s": round(self._resume_after_kill9(static=True), 2),
+        }
+        producer.stop()
         conn = w.connect(self.target_admin)
         try:
             with conn.cursor() as cur:
@@ -276,7 +281,33 @@ class Bench:
             "p99_ms": round(percentile(latencies, 99), 1),
             "max_ms": round(latencies[-1], 1) if latencies else 0.0,
             "note": "source NOW(6) at insert → target statement time of the applier's upsert (same clock)",
+            **resume,
         }
+
+    def _resume_after_kill9(self, static: bool) -> float:
+        """Seconds from starting an applier after its predecessor was killed with -9 to its first
+        applied row. Without static membership the group waits for the dead member's session to
+        time out (librdkafka default 45 s); with ``group.instance.id`` the new process takes over
+        the old one's assignment at once."""
+        settings: dict[str, object] = (
+            {"kafka": f"group.instance.id={self.prefix}-applier-0"} if static else {}
+        )
+        label = "static membership" if static else "dynamic membership"
+        self._marker_id -= 1
+        w.execute(
+            self.source_admin, f"INSERT INTO bench.latency VALUES ({self._marker_id}, NOW(6), 'marker')"
+        )
+        first = self._process("applier", "resume", settings)
+        self._until(first, APPLIED, 1, f"resume ({label}): first applier")
+        first.stop(kill=True)
+        self._marker_id -= 1
+        w.execute(
+            self.source_admin, f"INSERT INTO bench.latency VALUES ({self._marker_id}, NOW(6), 'marker')"
+        )
+        second = self._process("applier", "resume", settings)
+        measured = self._until(second, APPLIED, 1, f"resume ({label}): after kill -9")
+        second.stop()
+        return measured.first_row_s
 
     def _equality(self) -> dict[str, bool]:
         task = self.progress.add_task("checking source == target", total=None)
@@ -308,13 +339,14 @@ class Bench:
         """Sample ``metric`` until it reaches ``rows``; the rate is from the first row to the last."""
         task = self.progress.add_task(label, total=rows)
         first_at: float | None = None
-        last_count, last_at = 0.0, time.monotonic()
+        last_count: float | None = None  # no rate from the first sample: its interval is unknown
+        last_at = time.monotonic()
         while True:
             count = process.metrics().get(metric, 0.0)
             now = time.monotonic()
             if count > 0 and first_at is None:
                 first_at = now - SAMPLE_S / 2  # the first row arrived within the last interval
-            if count > last_count:
+            if last_count is not None and count > last_count:
                 self.timeline.throughput.append(
                     (
                         now - self.timeline.start,
@@ -396,7 +428,8 @@ def save(results: dict[str, Any], timeline: Timeline, out_dir: Path, name: str) 
 
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{name}.json"
-    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    samples = {"throughput": timeline.throughput, "latency": timeline.latency}
+    json_path.write_text(json.dumps({**results, "timeline": samples}, indent=2) + "\n")
     md_path = out_dir / f"{name}.md"
     md_path.write_text(markdown(results))
     png_path = out_dir / f"{name}.png"

@@ -1,0 +1,68 @@
+"""`binlog-pipeline bench` end to end at a tiny scale: it runs every phase against the real stack,
+writes the results JSON with the keys runs are compared by, the markdown table and the plot, and
+finds source and target equal. (Speed is reported by the benchmark, never asserted here.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.services import Services
+
+pytestmark = pytest.mark.integration
+KEYS = (
+    "machine",
+    "decode_ceiling_rows_s",
+    "apply_ceiling_rows_s",
+    "producer_rows_s",
+    "applier_rows_s",
+    "producer_ratio",
+    "applier_ratio",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
+    "rss_peak_mb",
+    "resume_s",
+)
+
+
+def test_bench_quick_at_tiny_scale(services: Services, tmp_path: Path) -> None:
+    env = {
+        **services.env(),
+        "BINLOG_PIPELINE_STACK_SOURCE_ADMIN_URL": services.source_admin.unmasked(),
+        "BINLOG_PIPELINE_STACK_TARGET_ADMIN_URL": services.target_admin.unmasked(),
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "binlog_pipeline",
+            "bench",
+            "--quick",
+            "--scale",
+            "0.05",
+            "--out-dir",
+            str(tmp_path),
+            "--name",
+            "t",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((tmp_path / "t.json").read_text())
+    for key in KEYS:
+        assert key in results, key
+    for key in (*KEYS[1:7], "resume_s"):
+        assert results[key] > 0, (key, results[key])
+    assert results["rss_peak_mb"]["producer"] > 0 and results["rss_peak_mb"]["applier"] > 0
+    assert results["e2e_p99_ms"] >= results["e2e_p50_ms"] > 0
+    assert all(results["equal"].values()), results["equal"]
+    assert results["workloads"]["sysbench"]["sysbench_tps"] > 0
+    assert "| bulk (large txns + one huge txn) |" in (tmp_path / "t.md").read_text()
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
