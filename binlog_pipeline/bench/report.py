@@ -30,6 +30,10 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         f"- sysbench at full speed on the source: {sb['sysbench_tps']:,} transactions/s = {sb['sysbench_rows_s']:,} "
         f"row changes/s; producer / source = {sb['producer_vs_sysbench']:.2f}, applier / source = {sb['applier_vs_sysbench']:.2f}.",
+        f"- sysbench at a fixed {sb['fixed_rate']['rate_tps']:,} transactions/s ({sb['fixed_rate']['rows_s']:,} row changes/s) "
+        f"with both processes live: {'kept up' if sb['fixed_rate']['kept_up'] else 'fell behind'} — end-to-end lag at most "
+        f"{sb['fixed_rate']['max_e2e_lag_s']:.0f} s (whole-second source clock), caught up {sb['fixed_rate']['catch_up_s']:.1f} s "
+        "after sysbench stopped.",
         f"- End-to-end latency at {lat['achieved_rows_s']:,} rows/s (source commit → target statement): "
         f"p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms.",
         f"- Peak RSS: producer {r['rss_peak_mb']['producer']:.0f} MB, applier {r['rss_peak_mb']['applier']:.0f} MB "

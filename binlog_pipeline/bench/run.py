@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,7 @@ from binlog_pipeline.bench.ceilings import Rate, apply_ceiling, decode_ceiling
 from binlog_pipeline.bench.processes import PipelineProcess
 from binlog_pipeline.config import Settings
 from binlog_pipeline.dburl import DatabaseUrl
+from binlog_pipeline.metrics import binlog_file_index
 
 SAMPLE_S = 0.25
 PRODUCED = "binlog_pipeline_producer_rows_produced_total"
@@ -45,10 +47,12 @@ class Sizes:
     sysbench_threads: int
     latency_rows_s: int
     latency_seconds: int
+    sysbench_rate_tps: int = 1_000  # the fixed-rate sysbench run (≈ 4 row changes per transaction)
+    sysbench_rate_seconds: int = 60
 
 
-QUICK = Sizes(50_000, 10_000, 50_000, 5_000, 4, 5_000, 10, 2, 5_000, 15)
-FULL = Sizes(1_000_000, 10_000, 1_000_000, 50_000, 4, 50_000, 60, 4, 5_000, 60)
+QUICK = Sizes(50_000, 10_000, 50_000, 5_000, 4, 5_000, 10, 2, 5_000, 15, 1_000, 10)
+FULL = Sizes(1_000_000, 10_000, 1_000_000, 50_000, 4, 50_000, 60, 4, 5_000, 60, 1_000, 60)
 
 
 @dataclass
@@ -94,6 +98,7 @@ class Bench:
         bulk = self._bulk()
         wide = self._wide()
         sysbench = self._sysbench()
+        sysbench["fixed_rate"] = self._sysbench_fixed_rate()
         latency = self._latency()
         equal = self._equality()
         return {
@@ -194,6 +199,72 @@ class Bench:
             applier_vs_sysbench=round(measured["applier_rows_s"] / source_rows_s, 3),
         )
         return measured
+
+    def _sysbench_fixed_rate(self) -> dict[str, Any]:
+        """sysbench at ``--rate`` with both processes live: does the pipeline keep up? Reports the
+        applier's end-to-end lag gauge (whole seconds) while it runs and the catch-up time after."""
+        s = self.sizes
+        position = w.binlog_position(self.source_admin)
+        producer = self._process(
+            "producer",
+            "sysbench-rate",
+            {"start_position": f"{position[0]}:{position[1]}", "include_tables": "sbtest.*"},
+        )
+        applier = self._process("applier", "sysbench-rate", {})
+        task = self.progress.add_task(
+            f"sysbench: oltp_write_only at {s.sysbench_rate_tps} tps, {s.sysbench_rate_seconds}s, live",
+            total=None,
+        )
+        outcome: list[w.SysbenchResult] = []
+        runner = threading.Thread(
+            target=lambda: outcome.append(
+                w.sysbench_run(
+                    self.source_admin,
+                    s.sysbench_tables,
+                    s.sysbench_table_size,
+                    s.sysbench_rate_seconds,
+                    s.sysbench_threads,
+                    rate_tps=s.sysbench_rate_tps,
+                )
+            ),
+            daemon=True,
+        )
+        runner.start()
+        lags: list[float] = []
+        while runner.is_alive():
+            lags.append(applier.metrics().get("binlog_pipeline_applier_end_to_end_lag_seconds", 0.0))
+            time.sleep(0.5)
+        runner.join()
+        if not outcome:
+            raise RuntimeError("sysbench at a fixed rate failed; see the output above")
+        finished = time.monotonic()
+        end = w.binlog_position(self.source_admin)
+        self.progress.update(task, total=1, completed=1)
+        while True:  # caught up: the producer's checkpoint reached the end, the applier applied it all
+            produced = producer.metrics()
+            checkpoint = (
+                produced.get("binlog_pipeline_producer_checkpoint_binlog_file_index", 0),
+                produced.get("binlog_pipeline_producer_checkpoint_binlog_position", 0),
+            )
+            applied = applier.metrics().get(APPLIED, 0.0)
+            if checkpoint >= (binlog_file_index(end[0]), end[1]) and applied >= produced.get(PRODUCED, 0.0):
+                break
+            if time.monotonic() - finished > 1800:
+                raise RuntimeError("the pipeline did not catch up with fixed-rate sysbench within 30 minutes")
+            time.sleep(0.25)
+        catch_up = time.monotonic() - finished
+        producer.stop()
+        applier.stop()
+        rows = int(applied)
+        return {
+            "rate_tps": s.sysbench_rate_tps,
+            "achieved_tps": round(outcome[0].tps),
+            "rows": rows,
+            "rows_s": round(rows / outcome[0].seconds),
+            "max_e2e_lag_s": max(lags, default=0.0),
+            "catch_up_s": round(catch_up, 2),
+            "kept_up": catch_up < 2.0,
+        }
 
     def _stream_and_apply(
         self, phase: str, start: tuple[str, int], end: tuple[str, int], schemas: list[str], rows: int | None

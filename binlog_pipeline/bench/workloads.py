@@ -170,11 +170,11 @@ def sysbench(
 
 
 def sysbench_run(
-    url: DatabaseUrl, tables: int, table_size: int, seconds: int, threads: int
+    url: DatabaseUrl, tables: int, table_size: int, seconds: int, threads: int, rate_tps: int = 0
 ) -> SysbenchResult:
-    out = sysbench(
-        url, "run", tables, table_size, [f"--time={seconds}", f"--threads={threads}", "--rand-seed=1"]
-    )
+    """``rate_tps`` 0: full speed; otherwise sysbench's own --rate (transactions per second)."""
+    extra = [f"--time={seconds}", f"--threads={threads}", "--rand-seed=1", f"--rate={rate_tps}"]
+    out = sysbench(url, "run", tables, table_size, extra)
     found = re.search(r"transactions:\s+(\d+)\s+\(([\d.]+) per sec", out)
     if found is None:
         raise RuntimeError(f"cannot read sysbench's result:\n{out[-800:]}")
