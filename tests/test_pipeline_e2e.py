@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -98,24 +99,17 @@ def test_composite_primary_key(
         cur.execute(
             f"CREATE TABLE `{source_db}`.c (tenant INT, id VARCHAR(8), v INT, PRIMARY KEY (tenant, id))"
         )
-    with (
-        ProducerThread(
-            producer_settings(services, topic_prefix, start_position=current_position(services))
-        ) as producer,
-        ApplierThread(applier_settings(services, topic_prefix)) as applier,
-    ):
-        with connect(services.source_admin) as conn, conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO `{source_db}`.c VALUES (%s, %s, %s)",
-                [(t, f"k{i}", i) for t in (1, 2) for i in range(50)],
-            )
-            cur.execute(f"DELETE FROM `{source_db}`.c WHERE tenant = 1 AND id IN ('k1', 'k2', 'k3')")
-            cur.execute(f"UPDATE `{source_db}`.c SET tenant = 3 WHERE tenant = 2 AND id = 'k7'")
-            cur.execute(f"UPDATE `{source_db}`.c SET v = v + 100 WHERE tenant = 2")
-        wait_for(lambda: applier.error is not None or equal(services, source_db, ("c",)), what="c equal")
-        assert applier.error is None, applier.error
-        applier.stop()
-        producer.stop()
+
+    def write(cur: Any) -> None:
+        cur.executemany(
+            f"INSERT INTO `{source_db}`.c VALUES (%s, %s, %s)",
+            [(t, f"k{i}", i) for t in (1, 2) for i in range(50)],
+        )
+        cur.execute(f"DELETE FROM `{source_db}`.c WHERE tenant = 1 AND id IN ('k1', 'k2', 'k3')")
+        cur.execute(f"UPDATE `{source_db}`.c SET tenant = 3 WHERE tenant = 2 AND id = 'k7'")
+        cur.execute(f"UPDATE `{source_db}`.c SET v = v + 100 WHERE tenant = 2")
+
+    replicate(services, source_db, topic_prefix, ("c",), write)
 
 
 def test_column_names_that_are_not_avro_names(
@@ -127,20 +121,31 @@ def test_column_names_that_are_not_avro_names(
         cur.execute(
             f"CREATE TABLE `{source_db}`.n (`my id` INT PRIMARY KEY, `2nd` INT, `ünï` VARCHAR(8), `a-b` INT)"
         )
+
+    def write(cur: Any) -> None:
+        cur.executemany(
+            f"INSERT INTO `{source_db}`.n VALUES (%s, %s, %s, %s)",
+            [(i, i * 2, f"ü{i}", -i) for i in range(30)],
+        )
+        cur.execute(f"UPDATE `{source_db}`.n SET `ünï` = 'x' WHERE `my id` < 5")
+        cur.execute(f"DELETE FROM `{source_db}`.n WHERE `2nd` > 50")
+
+    replicate(services, source_db, topic_prefix, ("n",), write)
+
+
+def replicate(
+    services: Services, db: str, prefix: str, tables: tuple[str, ...], write: Callable[[Any], None]
+) -> None:
+    """Run producer and applier, ``write(cursor)`` on the source, wait until ``tables`` are equal."""
     with (
         ProducerThread(
-            producer_settings(services, topic_prefix, start_position=current_position(services))
+            producer_settings(services, prefix, start_position=current_position(services))
         ) as producer,
-        ApplierThread(applier_settings(services, topic_prefix)) as applier,
+        ApplierThread(applier_settings(services, prefix)) as applier,
     ):
         with connect(services.source_admin) as conn, conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO `{source_db}`.n VALUES (%s, %s, %s, %s)",
-                [(i, i * 2, f"ü{i}", -i) for i in range(30)],
-            )
-            cur.execute(f"UPDATE `{source_db}`.n SET `ünï` = 'x' WHERE `my id` < 5")
-            cur.execute(f"DELETE FROM `{source_db}`.n WHERE `2nd` > 50")
-        wait_for(lambda: applier.error is not None or equal(services, source_db, ("n",)), what="n equal")
+            write(cur)
+        wait_for(lambda: applier.error is not None or equal(services, db, tables), what=f"{tables} equal")
         assert applier.error is None, applier.error
         applier.stop()
         producer.stop()

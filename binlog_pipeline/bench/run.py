@@ -51,7 +51,7 @@ class Sizes:
     sysbench_rate_seconds: int = 60
 
 
-QUICK = Sizes(50_000, 10_000, 50_000, 5_000, 4, 5_000, 10, 2, 5_000, 15, 1_000, 10)
+QUICK = Sizes(40_000, 10_000, 40_000, 4_000, 4, 5_000, 8, 2, 5_000, 10, 1_000, 5)  # < 3 minutes
 FULL = Sizes(1_000_000, 10_000, 1_000_000, 50_000, 4, 50_000, 60, 4, 5_000, 60, 1_000, 60)
 
 
@@ -204,13 +204,7 @@ class Bench:
         """sysbench at ``--rate`` with both processes live: does the pipeline keep up? Reports the
         applier's end-to-end lag gauge (whole seconds) while it runs and the catch-up time after."""
         s = self.sizes
-        position = w.binlog_position(self.source_admin)
-        producer = self._process(
-            "producer",
-            "sysbench-rate",
-            {"start_position": f"{position[0]}:{position[1]}", "include_tables": "sbtest.*"},
-        )
-        applier = self._process("applier", "sysbench-rate", {})
+        producer, applier = self._live("sysbench-rate", "sbtest.*")
         task = self.progress.add_task(
             f"sysbench: oltp_write_only at {s.sysbench_rate_tps} tps, {s.sysbench_rate_seconds}s, live",
             total=None,
@@ -300,13 +294,7 @@ class Bench:
 
     def _latency(self) -> dict[str, Any]:
         s = self.sizes
-        position = w.binlog_position(self.source_admin)
-        producer = self._process(
-            "producer",
-            "latency",
-            {"start_position": f"{position[0]}:{position[1]}", "include_tables": "bench.latency"},
-        )
-        applier = self._process("applier", "latency", {})
+        producer, applier = self._live("latency", "bench.latency")
         # Warm up: the topic exists and is assigned before timing starts, as in steady state.
         w.execute(self.source_admin, "INSERT INTO bench.latency VALUES (0, NOW(6), 'warm-up')")
         self._until(applier, APPLIED, 1, "latency: warm-up")
@@ -397,6 +385,15 @@ class Bench:
         return result
 
     # --- helpers ----------------------------------------------------------------------------
+    def _live(self, phase: str, include: str) -> tuple[PipelineProcess, PipelineProcess]:
+        """Producer (from the source's current position) and applier, both running."""
+        position = w.binlog_position(self.source_admin)
+        settings: dict[str, object] = {
+            "start_position": f"{position[0]}:{position[1]}",
+            "include_tables": include,
+        }
+        return self._process("producer", phase, settings), self._process("applier", phase, {})
+
     def _process(self, role: str, phase: str, settings: dict[str, object]) -> PipelineProcess:
         common: dict[str, object] = {"topic_prefix": self.prefix}
         if role == "producer":
