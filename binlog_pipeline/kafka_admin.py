@@ -64,3 +64,10 @@ def table_topics(settings: Settings, admin: AdminClient | None = None) -> dict[s
             f"no table topics with prefix {settings.topic_prefix!r} on {settings.bootstrap_servers}"
         )
     return found
+
+
+def require_group(admin: AdminClient, settings: Settings, group: str) -> None:
+    """Raise :class:`PermanentError` unless consumer group ``group`` exists on the brokers."""
+    listed = admin.list_consumer_groups().result(settings.kafka_timeout_s)
+    if group not in {g.group_id for g in listed.valid}:
+        raise PermanentError(f"consumer group {group!r} does not exist on {settings.bootstrap_servers}")

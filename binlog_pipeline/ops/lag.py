@@ -16,8 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from binlog_pipeline.config import Settings
-from binlog_pipeline.errors import PermanentError
-from binlog_pipeline.kafka_admin import table_topics
+from binlog_pipeline.kafka_admin import require_group, table_topics
 from binlog_pipeline.kafka_read import committed_reader, read_to_end
 from schemas.codec import DecodeError
 from schemas.registry import TopicSchemaStore
@@ -40,9 +39,7 @@ class PartitionLag:
 def measure(settings: Settings, group: str) -> list[PartitionLag]:
     conf = settings.librdkafka()
     admin = AdminClient(conf)
-    groups = {g.group_id for g in admin.list_consumer_groups().result(settings.kafka_timeout_s).valid}
-    if group not in groups:
-        raise PermanentError(f"consumer group {group!r} does not exist on {settings.bootstrap_servers}")
+    require_group(admin, settings, group)
     partitions = [
         TopicPartition(name, p) for name, parts in table_topics(settings, admin).items() for p in parts
     ]

@@ -27,6 +27,7 @@ from applier.messages import BadMessage, Coordinates, RowChange, decode
 from applier.target import Target
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError
+from binlog_pipeline.kafka_admin import require_group
 from binlog_pipeline.kafka_read import committed_reader, read_to_end
 from schemas.registry import TopicSchemaStore
 from schemas.topics import TopicNames
@@ -166,11 +167,8 @@ def execute(settings: Settings, group: str, steps: list[PartitionReplay]) -> Non
 
 
 def _require_idle_group(admin: AdminClient, group: str, settings: Settings) -> None:
-    bootstrap, timeout = settings.bootstrap_servers, settings.kafka_timeout_s
-    listed = admin.list_consumer_groups().result(timeout)
-    if group not in {g.group_id for g in listed.valid}:
-        raise PermanentError(f"consumer group {group!r} does not exist on {bootstrap}")
-    description = admin.describe_consumer_groups([group])[group].result(timeout)
+    require_group(admin, settings, group)
+    description = admin.describe_consumer_groups([group])[group].result(settings.kafka_timeout_s)
     if description.members:
         hosts = ", ".join(sorted(f"{m.client_id}@{m.host}" for m in description.members))
         raise PermanentError(
