@@ -7,8 +7,9 @@ from typing import Any
 
 from binlog_pipeline.config import Settings, load_settings
 from producer.runner import ProducerRunner
+from producer.source_check import binlog_status
 from tests.runner_harness import CliProcess, RunnerThread
-from tests.services import Services, query
+from tests.services import Services, connect
 
 
 def producer_settings(services: Services, prefix: str, **overrides: Any) -> Settings:
@@ -24,7 +25,8 @@ def producer_settings(services: Services, prefix: str, **overrides: Any) -> Sett
 
 
 def current_position(services: Services) -> str:
-    file, pos = query(services.source_admin, "SHOW MASTER STATUS")[0][:2]
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        file, pos = binlog_status(cur)[:2]
     return f"{file}:{pos}"
 
 

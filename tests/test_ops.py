@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from binlog_pipeline.stack.kafka import jar_cache_dir
+from producer.source_check import binlog_status
 from schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal
 from tests.kafka_helpers import wait_for
@@ -83,8 +84,7 @@ def test_lag_equals_kafkas_tool_and_thresholds(services: Services, source_db: st
             producer.stop()
         with connect(services.source_admin) as conn, conn.cursor() as cur:
             cur.execute(f"INSERT INTO `{source_db}`.u VALUES (2)")  # the stopped producer falls behind
-            cur.execute("SHOW MASTER STATUS")
-            source_file, source_pos = cur.fetchone()[:2]
+            source_file, source_pos = binlog_status(cur)[:2]
         ours = json.loads(
             pipeline_cli(
                 services, "lag", "--topic-prefix", topic_prefix, "--group", group, "--format", "json"

@@ -16,6 +16,7 @@ from typing import Any
 import pymysql
 
 from binlog_pipeline.dburl import DatabaseUrl
+from producer.source_check import binlog_status
 
 DB = "bench"
 BULK_DDL = (
@@ -59,9 +60,7 @@ def binlog_position(url: DatabaseUrl) -> tuple[str, int]:
     conn = connect(url)
     try:
         with conn.cursor() as cur:
-            cur.execute("SHOW MASTER STATUS")
-            row = cur.fetchone()
-            assert row is not None, "binary logging is off on the source"
+            row = binlog_status(cur)
             return str(row[0]), int(row[1])
     finally:
         conn.close()
