@@ -13,9 +13,10 @@ from applier.target import SESSION_SQL_MODE
 from binlog_pipeline.routing import route_table
 
 UPSERT_CHUNK = 500
+DELETE_CHUNK = 1000
 # The session is strict (bad data is an error, never silently converted). A source written in a
-# non-strict mode can hold an ENUM's invalid-value index 0 (''), which strict mode refuses; rows
-# carrying one are applied, in order, with just these statements non-strict.
+# non-strict mode can hold an ENUM's invalid-value index 0 (''), which strict mode refuses; when a
+# batch carries one for a table, just that table's statements run non-strict.
 LENIENT = Statement("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'", (), ())
 STRICT = Statement(f"SET SESSION sql_mode = '{SESSION_SQL_MODE}'", (), ())
 
@@ -23,9 +24,6 @@ STRICT = Statement(f"SET SESSION sql_mode = '{SESSION_SQL_MODE}'", (), ())
 def needs_lenient_mode(change: RowChange, enum_columns: tuple[str, ...]) -> bool:
     after = change.after
     return after is not None and any(after[name] == "" for name in enum_columns)
-
-
-DELETE_CHUNK = 1000
 
 
 @dataclass(frozen=True)

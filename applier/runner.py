@@ -86,8 +86,6 @@ class ApplierRunner:
         self._reconcile = False
         # partitions held at a RENAME record until the source table's topic applied the rename
         self._waiting: dict[tuple[str, int], tuple[SchemaChange, str, float]] = {}
-        self.batches_committed = 0
-        self.rows_applied = 0
 
     # --- lifecycle -------------------------------------------------------------------------------
     def run(self) -> None:
@@ -341,8 +339,6 @@ class ApplierRunner:
             self.target, statements, self._checkpoint, offsets, self._consumer, self._flush_dead_letters
         )
         self.positions.update(offsets)
-        self.batches_committed += 1
-        self.rows_applied += sum(1 for m in messages if isinstance(m, RowChange))
         self._observe_commit(messages, offsets)
 
     def _observe_commit(self, messages: list[Any], offsets: Offsets) -> None:
