@@ -81,6 +81,21 @@ def test_replay_from_earliest_reapplies_and_target_stays_equal(
         assert (step["topic"], step["current"], step["new"], step["messages"]) == (t, before, 0, before)
         assert kafka_committed(services, group, t) == before  # dry run changed nothing
         assert target_checkpoint(services, group, t) == before
+        elsewhere = f"dry_{topic_prefix}"  # a checkpoint table that does not exist yet stays absent
+        dry = replay(
+            services,
+            topic_prefix,
+            f"{source_db}.t",
+            "--to-earliest",
+            "--dry-run",
+            "--set",
+            f"checkpoint_table={elsewhere}.cp",
+        )
+        assert dry.returncode == 0 and not query(
+            services.target_admin,
+            "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=%s",
+            (elsewhere,),
+        ), dry.stderr
 
         keyless = replay(services, topic_prefix, f"{source_db}.k", "--to-earliest")
         assert keyless.returncode == 1 and f"{source_db}.k has no primary key" in keyless.stderr

@@ -32,6 +32,8 @@ from binlog_pipeline.kafka_read import committed_reader, read_to_end
 from schemas.registry import TopicSchemaStore
 from schemas.topics import TopicNames
 
+# ER_BAD_DB_ERROR, ER_NO_SUCH_TABLE
+NO_SUCH_TABLE = (1049, 1146)
 KEYLESS_PROBE = 50  # messages read per partition to find a row change and its key
 
 
@@ -182,9 +184,10 @@ def _target_checkpoints(
 ) -> dict[tuple[str, int], int]:
     checkpoint = CheckpointTable(settings.checkpoint_table, group)
     try:
-        checkpoint.ensure(target)
         return checkpoint.read(target, ((tp.topic, tp.partition) for tp in partitions))
     except pymysql.MySQLError as exc:
+        if exc.args and exc.args[0] in NO_SUCH_TABLE:  # never applied here; planning creates nothing
+            return {}
         raise PermanentError(
             f"could not read the target checkpoint table {settings.checkpoint_table}: {exc}"
         ) from exc
