@@ -415,8 +415,6 @@ def bench_command(
     full speed, and end-to-end latency at a fixed rate. Writes the results JSON, a markdown table
     and a PNG plot. Drops and recreates the databases `bench` and `sbtest` on both servers: run
     it on the local stack (`binlog-pipeline stack up`), not on servers you care about."""
-    import dataclasses
-
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from binlog_pipeline.bench.run import FULL, QUICK, Bench, save
@@ -430,16 +428,7 @@ def bench_command(
             'needs --source-admin-url and --target-admin-url (eval "$(binlog-pipeline stack env)" sets them)'
         )
     assert source_admin_url and target_admin_url
-    sizes = QUICK if quick else FULL
-    if scale != 1.0:
-        sizes = dataclasses.replace(
-            sizes,
-            **{
-                f.name: max(int(getattr(sizes, f.name) * scale), 1)
-                for f in dataclasses.fields(sizes)
-                if f.name.endswith(("_rows", "_table_size", "_seconds")) and f.name != "bulk_txn_rows"
-            },
-        )
+    sizes = (QUICK if quick else FULL).scaled(scale)
     stem = name or time.strftime("%Y-%m-%d") + ("-quick" if quick else "-full")
     logs = out_dir / f"{stem}-logs"
     logs.mkdir(parents=True, exist_ok=True)

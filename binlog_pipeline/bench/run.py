@@ -17,7 +17,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,20 @@ class Sizes:
     latency_seconds: int
     sysbench_rate_tps: int = 1_000  # the fixed-rate sysbench run (≈ 4 row changes per transaction)
     sysbench_rate_seconds: int = 60
+
+    def scaled(self, factor: float) -> Sizes:
+        """Every row count, table size and duration times ``factor`` (at least 1); transaction
+        size and rates stay, so a scaled run has the same shape."""
+        if factor == 1.0:
+            return self
+        return replace(
+            self,
+            **{
+                f.name: max(int(getattr(self, f.name) * factor), 1)
+                for f in fields(self)
+                if f.name.endswith(("_rows", "_table_size", "_seconds")) and f.name != "bulk_txn_rows"
+            },
+        )
 
 
 QUICK = Sizes(40_000, 10_000, 40_000, 4_000, 4, 5_000, 8, 2, 5_000, 10, 1_000, 5)  # < 3 minutes
@@ -273,6 +287,7 @@ class Bench:
             self.settings.server_id + 100,
             self._advancer(decode_task),
         )
+        self.progress.update(decode_task, total=decoded.rows, completed=decoded.rows)  # stops its clock
         expected = rows if rows is not None else decoded.rows
         include = ",".join(f"{schema}.*" for schema in schemas)
         producer = self._process(
