@@ -44,16 +44,13 @@ def tail(
 ) -> Iterator[dict[str, Any]]:
     conf = settings.librdkafka()
     consumer = committed_reader(conf, "tail")
+    store: TopicSchemaStore | None = None
     try:
         _require_partition(consumer, settings, topic, partition)
-    except BaseException:
-        consumer.close()
-        raise
-    store = TopicSchemaStore(conf, TopicNames(settings.topic_prefix).schemas)
-    start = offset if offset is not None else (OFFSET_BEGINNING if from_beginning else OFFSET_END)
-    consumer.assign([TopicPartition(topic, partition, start)])
-    seen = 0
-    try:
+        store = TopicSchemaStore(conf, TopicNames(settings.topic_prefix).schemas)
+        start = offset if offset is not None else (OFFSET_BEGINNING if from_beginning else OFFSET_END)
+        consumer.assign([TopicPartition(topic, partition, start)])
+        seen = 0
         while max_messages is None or seen < max_messages:
             msg = consumer.poll(0.5 if follow else idle_s)
             if msg is None:
@@ -93,7 +90,8 @@ def tail(
             seen += 1
     finally:
         consumer.close()
-        store.close()
+        if store is not None:
+            store.close()
 
 
 def _require_partition(consumer: Any, settings: Settings, topic: str, partition: int) -> None:
@@ -111,4 +109,4 @@ def to_json(line: dict[str, Any]) -> str:
     return json.dumps(line, ensure_ascii=False, default=str)
 
 
-__all__ = ["OFFSET_END", "tail", "to_json"]
+__all__ = ["tail", "to_json"]
