@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from binlog_pipeline.chaos.tcp_proxy import BEGIN, COMMIT, TcpProxy
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError
 from schemas.topics import TopicNames
@@ -24,7 +25,6 @@ from tests.applier_harness import ApplierProcess, ApplierThread, applier_setting
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services, connect, query
-from tests.tcp_proxy import BEGIN, COMMIT, TcpProxy
 
 pytestmark = pytest.mark.integration
 TABLES = ("w1", "np")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from binlog_pipeline.chaos.tcp_proxy import TcpProxy
 from schemas.topics import TopicNames
 from tests.applier_harness import ApplierProcess, ApplierThread, applier_settings, drop_target_database, equal
 from tests.kafka_helpers import decode_topic, read_all, wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services, connect, query
-from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 

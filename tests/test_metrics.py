@@ -14,6 +14,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from binlog_pipeline.chaos.tcp_proxy import COMMIT, TcpProxy
 from binlog_pipeline.dburl import DatabaseUrl
 from schemas.topics import TopicNames
 from tests.applier_harness import ApplierProcess, drop_target_database, equal
@@ -21,7 +22,6 @@ from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerProcess, current_position
 from tests.runner_harness import CliProcess
 from tests.services import Services, connect
-from tests.tcp_proxy import COMMIT, TcpProxy
 
 pytestmark = pytest.mark.integration
 

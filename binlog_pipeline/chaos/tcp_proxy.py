@@ -1,6 +1,7 @@
-"""A loopback TCP proxy between the applier and the target that injects real network faults:
-refuse connections, or — when the client sends a given MySQL command — cut the connection before
-or after forwarding it, or stall it (so the process can be killed at exactly that moment)."""
+"""A loopback TCP proxy in front of a server (the target, the source or the broker) that injects
+real network faults: refuse connections, cut every open one, pause all traffic both ways, or —
+when the client sends a given MySQL command — cut the connection before or after forwarding it, or
+stall it (so the process can be killed at exactly that moment)."""
 
 from __future__ import annotations
 
@@ -22,17 +23,19 @@ class Rule:
 
 
 class TcpProxy:
-    def __init__(self, upstream_port: int) -> None:
+    def __init__(self, upstream_port: int, listen_port: int = 0) -> None:
         self.upstream = ("127.0.0.1", upstream_port)
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
+        self._listener.bind(("127.0.0.1", listen_port))
         self._listener.listen(64)
         self.port = int(self._listener.getsockname()[1])
         self.refusing = False
         self.rule: Rule | None = None
         self.stalled = threading.Event()  # set while a connection is held by a stall rule
         self._release = threading.Event()
+        self._flowing = threading.Event()  # cleared while every connection is paused
+        self._flowing.set()
         self._lock = threading.Lock()
         self._connections: list[socket.socket] = []
         self._closed = False
@@ -46,6 +49,13 @@ class TcpProxy:
 
     def accept(self) -> None:
         self.refusing = False
+
+    def pause(self) -> None:
+        """Hold all traffic both ways (a network stall): bytes wait in the proxy until resume()."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     def set_rule(self, pattern: bytes, action: str, times: int = 1_000_000) -> Rule:
         self._release.clear()
@@ -67,6 +77,7 @@ class TcpProxy:
     def close(self) -> None:
         self._closed = True
         self._release.set()
+        self._flowing.set()
         self.cut_all()
         with contextlib.suppress(OSError):
             self._listener.close()
@@ -120,6 +131,7 @@ class TcpProxy:
                 data = client.recv(65536)
                 if not data:
                     break
+                self._flowing.wait()
                 rule = self._match(data)
                 if rule is None:
                     server.sendall(data)
@@ -154,6 +166,7 @@ class TcpProxy:
                 data = server.recv(65536)
                 if not data:
                     break
+                self._flowing.wait()
                 while not reply_gate.is_set():
                     if dead.is_set():
                         return
