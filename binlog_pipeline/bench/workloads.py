@@ -146,7 +146,12 @@ class SysbenchResult:
 
 
 def sysbench(
-    url: DatabaseUrl, command: str, tables: int, table_size: int, extra: list[str] | None = None
+    url: DatabaseUrl,
+    command: str,
+    tables: int,
+    table_size: int,
+    extra: list[str] | None = None,
+    database: str = "sbtest",
 ) -> str:
     args = [
         "sysbench",
@@ -156,7 +161,7 @@ def sysbench(
         f"--mysql-port={url.port}",
         f"--mysql-user={url.user}",
         f"--mysql-password={url.password or ''}",
-        "--mysql-db=sbtest",
+        f"--mysql-db={database}",
         f"--tables={tables}",
         f"--table-size={table_size}",
         *(extra or []),
@@ -169,11 +174,18 @@ def sysbench(
 
 
 def sysbench_run(
-    url: DatabaseUrl, tables: int, table_size: int, seconds: int, threads: int, rate_tps: int = 0
+    url: DatabaseUrl,
+    tables: int,
+    table_size: int,
+    seconds: int,
+    threads: int,
+    rate_tps: int = 0,
+    database: str = "sbtest",
+    seed: int = 1,
 ) -> SysbenchResult:
     """``rate_tps`` 0: full speed; otherwise sysbench's own --rate (transactions per second)."""
-    extra = [f"--time={seconds}", f"--threads={threads}", "--rand-seed=1", f"--rate={rate_tps}"]
-    out = sysbench(url, "run", tables, table_size, extra)
+    extra = [f"--time={seconds}", f"--threads={threads}", f"--rand-seed={seed}", f"--rate={rate_tps}"]
+    out = sysbench(url, "run", tables, table_size, extra, database)
     found = re.search(r"transactions:\s+(\d+)\s+\(([\d.]+) per sec", out)
     if found is None:
         raise RuntimeError(f"cannot read sysbench's result:\n{out[-800:]}")

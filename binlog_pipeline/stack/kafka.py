@@ -77,6 +77,11 @@ class KafkaBroker:
     state_dir: Path
     port: int
     controller_port: int
+    # A second listener for fault injection: the broker listens on ``proxied_port`` but tells
+    # clients that bootstrap through it to connect to ``via_proxy_port``, where `chaos` runs a TCP
+    # proxy — so every connection of those clients (not just the bootstrap) crosses the proxy.
+    proxied_port: int | None = None
+    via_proxy_port: int | None = None
 
     @property
     def home(self) -> Path:
@@ -92,14 +97,19 @@ class KafkaBroker:
 
     def _write_config(self) -> Path:
         self.home.mkdir(parents=True, exist_ok=True)
+        listeners = f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+        advertised = f"PLAINTEXT://127.0.0.1:{self.port}"
+        if self.proxied_port and self.via_proxy_port:
+            listeners += f",PROXIED://127.0.0.1:{self.proxied_port}"
+            advertised += f",PROXIED://127.0.0.1:{self.via_proxy_port}"
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listeners": listeners,
+            "advertised.listeners": advertised,
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT",
             "inter.broker.listener.name": "PLAINTEXT",
             "log.dirs": str(self.home / "data"),
             "num.partitions": "1",
@@ -173,6 +183,7 @@ class KafkaBroker:
         conf: dict[str, str | int | float | bool] = {
             "bootstrap.servers": self.bootstrap,
             "socket.timeout.ms": 3000,
+            "log_level": 0,  # a probe: a broker still starting is its answer (False), not noise
         }
         try:
             admin = AdminClient(conf)

@@ -58,7 +58,7 @@ class Stack:
         self._state_path.chmod(0o600)  # holds the stack's passwords
 
     def _ensure_ports_and_passwords(self) -> None:
-        for name in ("kafka", "kafka_controller", "source", "target"):
+        for name in ("kafka", "kafka_controller", "source", "target", "kafka_proxied", "kafka_via_proxy"):
             self._state.ports.setdefault(name, process.free_port())
         for name in ("source_admin", "target_admin", PRODUCER_USER, APPLIER_USER):
             self._state.passwords.setdefault(name, secrets.token_hex(12))
@@ -67,7 +67,14 @@ class Stack:
     # --- services ----------------------------------------------------------------------------
     @property
     def kafka(self) -> KafkaBroker:
-        return KafkaBroker(self.state_dir, self._state.ports["kafka"], self._state.ports["kafka_controller"])
+        ports = self._state.ports
+        return KafkaBroker(
+            self.state_dir,
+            ports["kafka"],
+            ports["kafka_controller"],
+            ports.get("kafka_proxied"),
+            ports.get("kafka_via_proxy"),
+        )
 
     def _mariadb(self, name: str) -> MariaDBServer:
         return MariaDBServer(
@@ -163,6 +170,13 @@ class Stack:
             "BINLOG_PIPELINE_STACK_TARGET_ADMIN_URL": self._url("target", "root", "target_admin").unmasked(),
             "BINLOG_PIPELINE_STACK_DIR": str(self.state_dir),
         }
+
+    def port(self, name: str) -> int:
+        if name not in self._state.ports:
+            raise StackError(
+                f"the stack in {self.state_dir} has no port {name!r}: run `binlog-pipeline stack up`"
+            )
+        return self._state.ports[name]
 
     def describe(self) -> dict[str, Any]:
         return {"state_dir": str(self.state_dir), "ports": dict(self._state.ports)}
