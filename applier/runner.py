@@ -62,6 +62,7 @@ class ApplierRunner:
         self._planner = Planner(Route(dict(settings.routes)), self._schema.ordered)
         self._consumer = Consumer(
             settings.librdkafka(
+                group_member=True,
                 **{
                     "group.id": settings.group_id,
                     "isolation.level": "read_committed",
@@ -73,7 +74,7 @@ class ApplierRunner:
                     # Prefetch at most 16 MB per partition queue (librdkafka's default is 64 MB):
                     # batches are 5,000 rows, so more buys no speed, only memory.
                     "queued.max.messages.kbytes": 16384,
-                }
+                },
             )
         )
         self._dlq: Producer | None = None
