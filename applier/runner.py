@@ -61,8 +61,7 @@ class ApplierRunner:
         self._schema = SchemaApplier(self.target, settings, self._topics)
         self._planner = Planner(Route(dict(settings.routes)), self._schema.ordered)
         self._consumer = Consumer(
-            settings.librdkafka(
-                group_member=True,
+            settings.group_member_librdkafka(
                 **{
                     "group.id": settings.group_id,
                     "isolation.level": "read_committed",

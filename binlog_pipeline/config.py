@@ -182,17 +182,23 @@ class Settings(BaseModel):
                     f"{env_var(key)} or with --{key.replace('_', '-')}"
                 )
 
-    def librdkafka(self, *, group_member: bool = False, **overrides: Any) -> dict[str, Any]:
+    def librdkafka(self, **overrides: Any) -> dict[str, Any]:
         """The one conversion into librdkafka settings: bootstrap servers, user pass-through
         (``kafka`` table), then the caller's settings, which the pipeline's guarantees need.
-        ``group.instance.id`` names one member of the applier's group: only the client that joins
-        the group (``group_member``) gets it, never the helper readers, the dead-letter producer or
-        admin clients (librdkafka warns about it on producers; a reader must not share it)."""
+        Without the group-member-only keys: see :meth:`group_member_librdkafka`."""
         # librdkafka's own log lines go through Python logging (text or JSON like ours), not raw stderr.
         conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "logger": KAFKA_LOG}
-        conf.update({k: v for k, v in self.kafka.items() if group_member or k not in GROUP_MEMBER_ONLY})
+        conf.update({k: v for k, v in self.kafka.items() if k not in GROUP_MEMBER_ONLY})
         conf.update(overrides)
         return conf
+
+    def group_member_librdkafka(self, **overrides: Any) -> dict[str, Any]:
+        """:meth:`librdkafka` plus ``group.instance.id``, which names one member of the applier's
+        group: only the consumer that joins the group gets it, never the helper readers, the
+        dead-letter producer or admin clients (a producer warns about it; a reader must not
+        share the member's identity)."""
+        member = {k: v for k, v in self.kafka.items() if k in GROUP_MEMBER_ONLY}
+        return {**self.librdkafka(**overrides), **member}
 
 
 FIELDS = tuple(Settings.model_fields)

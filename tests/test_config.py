@@ -191,6 +191,6 @@ def test_group_instance_id_only_for_the_group_member() -> None:
         env={"BINLOG_PIPELINE_KAFKA": "group.instance.id=applier-0,socket.timeout.ms=5000"}
     )
     helper = settings.librdkafka()
-    member = settings.librdkafka(group_member=True)
+    member = settings.group_member_librdkafka()
     assert "group.instance.id" not in helper and helper["socket.timeout.ms"] == "5000"
     assert member["group.instance.id"] == "applier-0" and member["socket.timeout.ms"] == "5000"
