@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from binlog_pipeline.chaos.run import ChaosResult
 
 
@@ -42,3 +44,39 @@ def render(result: ChaosResult) -> str:
 
 def _s(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
+
+
+def markdown(f: dict[str, Any]) -> str:
+    """The results file's table (and the README's) from a run's figures: per fault kind, then
+    the totals."""
+    lines = [
+        f"Seed {f.get('seed')}, {f.get('faults_injected')} faults in {f.get('duration_s', 0) / 60:.1f} min; "
+        f"{'**all tables equal**' if f.get('verdict_ok') else '**DIFFERENCES**'} "
+        f"(CHECKSUM TABLE, row counts, verify), dead letters {f.get('dead_letters')}, "
+        f"unplanned exits {len(f.get('unplanned_exits') or [])}.",
+        "",
+        "| fault kind | injected | recovered | median s to recover | max s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for kind, entry in f.get("faults_by_kind", {}).items():
+        lines.append(
+            f"| `{kind}` | {entry['injected']} | {entry['recovered']} | "
+            f"{_s(entry['median_recovery_s'])} | {_s(entry['max_recovery_s'])} |"
+        )
+    lines += [
+        f"| **all** | {f.get('faults_injected')} | {f.get('recoveries')} | "
+        f"{_s(f.get('median_recovery_s'))} | {_s(f.get('max_recovery_s'))} |",
+        "",
+        f"- Source transactions: {_n(f.get('source_transactions'))} (sysbench {_n(f.get('sysbench_transactions'))}, "
+        f"mixed {_n(f.get('mixed_transactions'))}, of which {_n(f.get('large_transactions'))} large (5,000 rows); "
+        f"{len(f.get('ddl') or [])} DDL).",
+        f"- Kafka transactions committed by the producer: {_n(f.get('kafka_transactions_committed'))}; "
+        f"row changes produced {_n(f.get('rows_produced'))}; applied {_n(f.get('rows_applied_incl_reapplied'))} "
+        "(counted per process life, as last sampled; batches re-applied after a fault count again).",
+        f"- Rows in the replicated tables at the end: {_n(f.get('rows_in_replicated_tables'))}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _n(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"

@@ -146,6 +146,8 @@ class ChaosRun:
             self.result.figures = self._figures(counts)
         except _Unrecovered as exc:
             self.result.failure = str(exc)
+        except Exception as exc:  # the harness or a workload broke: still a result, with its seed
+            self.result.failure = f"{type(exc).__name__}: {exc}"
         finally:
             for supervised in self.processes.values():
                 supervised.stop()
@@ -413,7 +415,11 @@ def _via(url: DatabaseUrl, port: int) -> str:
 
 
 def save(result: ChaosResult, out_dir: Path, name: str) -> Path:
+    """``<name>.json`` (every figure and fault) and ``<name>.md`` (the summary table)."""
+    from binlog_pipeline.chaos.report import markdown
+
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.md").write_text(markdown(result.figures))
     path = out_dir / f"{name}.json"
     payload = {
         "ok": result.ok,
