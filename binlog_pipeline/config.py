@@ -75,7 +75,8 @@ class Settings(BaseModel):
     kafka: StringMap = Field(
         default_factory=dict,
         description="Extra librdkafka settings passed through to every Kafka client "
-        "(e.g. security.protocol, sasl.mechanism).",
+        "(e.g. security.protocol, sasl.mechanism); group.instance.id goes only to the applier's "
+        "group consumer.",
     )
     kafka_timeout_s: float = Field(
         30.0, gt=0, description="How long a Kafka metadata, admin or offset request waits for the broker."
