@@ -204,6 +204,9 @@ class Settings(BaseModel):
 
 FIELDS = tuple(Settings.model_fields)
 GROUP_MEMBER_ONLY = ("group.instance.id",)
+# BINLOG_PIPELINE_<KEY>_FILE=/run/secrets/x reads <key>'s value from that file: secrets stay out
+# of argv, the environment listing and the config file.
+SECRET_FILE_SUFFIX = "_file"
 
 
 def env_var(key: str) -> str:
@@ -241,6 +244,17 @@ def load_settings(
         if name.startswith(ENV_IGNORED_PREFIXES):
             continue
         key = name[len(ENV_PREFIX) :].lower()
+        if (
+            key not in FIELDS
+            and key.endswith(SECRET_FILE_SUFFIX)
+            and key.removesuffix(SECRET_FILE_SUFFIX) in FIELDS
+        ):
+            key = key.removesuffix(SECRET_FILE_SUFFIX)
+            if env_var(key) in env:
+                raise ConfigError(f"set {env_var(key)} or {name}, not both")
+            values[key] = _read_secret(name, value)
+            origins[key] = f"file {value} (from {name})"
+            continue
         if key not in FIELDS:
             raise ConfigError(f"unknown environment variable {name}{_did_you_mean(key, env_var)}")
         values[key] = value
@@ -256,6 +270,15 @@ def load_settings(
         return Settings(**values)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, origins)) from None
+
+
+def _read_secret(variable: str, path: str) -> str:
+    """A value kept in a file (a Docker or Kubernetes secret): its text, without the trailing
+    newline editors and ``echo`` add."""
+    try:
+        return Path(path).read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(f"{variable}: cannot read {path}: {exc.strerror}") from None
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

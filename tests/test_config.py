@@ -194,3 +194,30 @@ def test_group_instance_id_only_for_the_group_member() -> None:
     member = settings.group_member_librdkafka()
     assert "group.instance.id" not in helper and helper["socket.timeout.ms"] == "5000"
     assert member["group.instance.id"] == "applier-0" and member["socket.timeout.ms"] == "5000"
+
+
+def test_secrets_from_files(tmp_path: Path) -> None:
+    """BINLOG_PIPELINE_<KEY>_FILE reads the value from a file (Docker/Kubernetes secrets), so a
+    password never has to be in argv or the environment listing."""
+    secret = tmp_path / "source_url"
+    secret.write_text("mysql://producer:s3cr%40t@db:3306/\n")
+    settings = load_settings(env={"BINLOG_PIPELINE_SOURCE_URL_FILE": str(secret)})
+    assert settings.source_url == DatabaseUrl("db", 3306, "producer", "s3cr@t")
+    kafka = tmp_path / "kafka"
+    kafka.write_text("sasl.username=app,sasl.password=pw")
+    assert load_settings(env={"BINLOG_PIPELINE_KAFKA_FILE": str(kafka)}).kafka["sasl.password"] == "pw"
+    with pytest.raises(ConfigError, match="BINLOG_PIPELINE_SOURCE_URL_FILE: cannot read .*/missing"):
+        load_settings(env={"BINLOG_PIPELINE_SOURCE_URL_FILE": str(tmp_path / "missing")})
+    with pytest.raises(
+        ConfigError, match="set BINLOG_PIPELINE_SOURCE_URL or BINLOG_PIPELINE_SOURCE_URL_FILE, not both"
+    ):
+        load_settings(
+            env={"BINLOG_PIPELINE_SOURCE_URL_FILE": str(secret), "BINLOG_PIPELINE_SOURCE_URL": "mysql://a@b/"}
+        )
+    with pytest.raises(ConfigError, match="unknown environment variable BINLOG_PIPELINE_NOPE_FILE"):
+        load_settings(env={"BINLOG_PIPELINE_NOPE_FILE": str(secret)})
+    bad = tmp_path / "bad"
+    bad.write_text("http://x")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={"BINLOG_PIPELINE_SOURCE_URL_FILE": str(bad)})
+    assert f"from file {bad} (from BINLOG_PIPELINE_SOURCE_URL_FILE)" in str(caught.value)
