@@ -23,7 +23,7 @@ are errors. Database URLs: `mysql://user:password@host:port/database`, with `?ss
 &ssl_key=…` for TLS; passwords are never printed.
 
 Secrets: `BINLOG_PIPELINE_<KEY>_FILE=/path` reads a key's value from a file (a Docker or Kubernetes
-secret; one trailing newline is dropped), e.g. `BINLOG_PIPELINE_SOURCE_URL_FILE` for a URL with its
+secret; trailing newlines are dropped), e.g. `BINLOG_PIPELINE_SOURCE_URL_FILE` for a URL with its
 password or `BINLOG_PIPELINE_KAFKA_FILE` for `sasl.username=…,sasl.password=…`. Setting both
 `<KEY>` and `<KEY>_FILE` is an error. Keep secrets out of `--set` and other flags: a process's
 argv is visible to every user of the machine.
