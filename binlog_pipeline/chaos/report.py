@@ -72,7 +72,8 @@ def markdown(f: dict[str, Any]) -> str:
         f"{len(f.get('ddl') or [])} DDL).",
         f"- Kafka transactions committed by the producer: {_n(f.get('kafka_transactions_committed'))}; "
         f"row changes produced {_n(f.get('rows_produced'))}; applied {_n(f.get('rows_applied_incl_reapplied'))} "
-        "(counted per process life, as last sampled; batches re-applied after a fault count again).",
+        "(approximate: summed over process lives as last sampled — a stopping process's last batch "
+        "may be missing, a batch re-applied after a fault counts twice).",
         f"- Rows in the replicated tables at the end: {_n(f.get('rows_in_replicated_tables'))}.",
     ]
     return "\n".join(lines) + "\n"
