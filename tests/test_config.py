@@ -206,7 +206,7 @@ def test_secrets_from_files(tmp_path: Path) -> None:
     kafka = tmp_path / "kafka"
     kafka.write_text("sasl.username=app,sasl.password=pw")
     assert load_settings(env={"BINLOG_PIPELINE_KAFKA_FILE": str(kafka)}).kafka["sasl.password"] == "pw"
-    with pytest.raises(ConfigError, match="BINLOG_PIPELINE_SOURCE_URL_FILE: cannot read .*/missing"):
+    with pytest.raises(ConfigError, match=r"BINLOG_PIPELINE_SOURCE_URL_FILE: cannot read .*/missing"):
         load_settings(env={"BINLOG_PIPELINE_SOURCE_URL_FILE": str(tmp_path / "missing")})
     with pytest.raises(
         ConfigError, match="set BINLOG_PIPELINE_SOURCE_URL or BINLOG_PIPELINE_SOURCE_URL_FILE, not both"
