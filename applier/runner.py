@@ -8,6 +8,7 @@ retry the same messages with backoff, anything else stops the process with nothi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ from binlog_pipeline.metrics import (
     APPLIER_DEAD_LETTERS,
     APPLIER_END_TO_END_LAG,
     APPLIER_END_TO_END_SECONDS,
+    APPLIER_LAG_MESSAGES,
     APPLIER_ROWS_APPLIED,
     APPLIER_SCHEMA_CHANGES,
 )
@@ -54,6 +56,7 @@ class ApplierRunner:
         self.health = health or Health()
         self._on_retry = observed_retry("applier", self.health)
         self._kafka_probe_at = 0.0
+        self._lag_observed_at = 0.0
         self._topics = TopicNames(settings.topic_prefix)
         self._store = TopicSchemaStore(settings.librdkafka(), self._topics.schemas)
         self.target = Target(settings.target_url)
@@ -151,6 +154,8 @@ class ApplierRunner:
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.positions.pop((tp.topic, tp.partition), None)
+            with contextlib.suppress(KeyError):  # no longer ours: no stale lag on the dashboard
+                APPLIER_LAG_MESSAGES.remove(tp.topic, str(tp.partition))
             self._waiting.pop((tp.topic, tp.partition), None)
         consumer.incremental_unassign(partitions)
         self._rewind()
@@ -363,10 +368,23 @@ class ApplierRunner:
         if self._dlq_pending and self._settings.dead_letter_topic:
             APPLIER_DEAD_LETTERS.labels(self._settings.dead_letter_topic).inc(self._dlq_pending)
         self._dlq_pending = 0
+        self._observe_lag(force=True)
+
+    def _observe_lag(self, force: bool = False) -> None:
+        """Lag in messages per assigned partition from librdkafka's cached high watermark (no
+        broker round trip); after each commit, and at most once a second while idle."""
+        if not force and time.monotonic() - self._lag_observed_at < 1.0:
+            return
+        self._lag_observed_at = time.monotonic()
+        for (topic, partition), offset in self.positions.items():
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            if high >= 0:
+                APPLIER_LAG_MESSAGES.labels(topic, str(partition)).set(max(high - offset, 0))
 
     def _idle_health(self) -> None:
         """Nothing to apply: ready unless Kafka was reported down and has not answered since
         (a metadata request, at most every 5 s)."""
+        self._observe_lag()
         if self.health.open_problem is None or not self.health.open_problem.startswith("Kafka"):
             self.health.progress()
             return

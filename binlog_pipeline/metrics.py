@@ -76,6 +76,12 @@ APPLIER_END_TO_END_LAG = Gauge(
 APPLIER_CHECKPOINT_OFFSET = Gauge(
     f"{NS}_applier_checkpoint_offset", "Next offset to apply, as committed.", ["topic", "partition"]
 )
+APPLIER_LAG_MESSAGES = Gauge(
+    f"{NS}_applier_lag_messages",
+    "Partition high watermark (as last fetched) minus the next offset to apply. On transactional "
+    "topics the commit marker counts: a caught-up partition shows 1, as `binlog-pipeline lag` does.",
+    ["topic", "partition"],
+)
 APPLIER_DEAD_LETTERS = Counter(
     f"{NS}_applier_dead_letters", "Messages diverted to the dead-letter topic (committed).", ["topic"]
 )

@@ -139,11 +139,19 @@ def test_metrics_count_final_work_once_and_readiness_follows_faults(
         consumer = Consumer({"bootstrap.servers": services.bootstrap, "group.id": f"applier-{topic_prefix}"})
         try:
             committed = consumer.committed([TopicPartition(topic, 0)], timeout=10)[0].offset
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
         finally:
             consumer.close()
         assert (
             sample(aport, "binlog_pipeline_applier_checkpoint_offset", topic=topic, partition="0")
             == committed
+        )
+        # Lag in messages as `binlog-pipeline lag` reports it: high watermark minus committed
+        # (1 here: the last transaction's commit marker).
+        assert high - committed == 1
+        wait_for(
+            lambda: sample(aport, "binlog_pipeline_applier_lag_messages", topic=topic, partition="0") == 1,
+            what="lag gauge settled at the commit marker",
         )
         assert producer.terminate() == 0 and applier.terminate() == 0
     finally:
