@@ -207,6 +207,8 @@ GROUP_MEMBER_ONLY = ("group.instance.id",)
 # BINLOG_PIPELINE_<KEY>_FILE=/run/secrets/x reads <key>'s value from that file: secrets stay out
 # of argv, the environment listing and the config file.
 SECRET_FILE_SUFFIX = "_file"
+# Pass-through maps merge entry by entry across file, environment and flags (others: later wins).
+MERGED_MAPPINGS = ("kafka",)
 
 
 def env_var(key: str) -> str:
@@ -231,12 +233,21 @@ def load_settings(
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
 
+    def put(key: str, value: Any, origin: str) -> None:
+        if key in MERGED_MAPPINGS and key in values:
+            try:  # per entry: a secret file's sasl.password joins the config file's [kafka] table
+                value = {**_parse_mapping(values[key]), **_parse_mapping(value)}
+                origin = f"{origins[key]} and {origin}"
+            except ValueError:
+                pass  # left as given: validation names the bad value's origin
+        values[key] = value
+        origins[key] = origin
+
     if config_file is None and env.get(ENV_CONFIG_FILE):
         config_file = Path(env[ENV_CONFIG_FILE])
     if config_file is not None:
         for key, value in _read_toml(config_file).items():
-            values[key] = value
-            origins[key] = f"config file {config_file}"
+            put(key, value, f"config file {config_file}")
 
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_FILE:
@@ -252,19 +263,16 @@ def load_settings(
             key = key.removesuffix(SECRET_FILE_SUFFIX)
             if env_var(key) in env:
                 raise ConfigError(f"set {env_var(key)} or {name}, not both")
-            values[key] = _read_secret(name, value)
-            origins[key] = f"file {value} (from {name})"
+            put(key, _read_secret(name, value), f"file {value} (from {name})")
             continue
         if key not in FIELDS:
             raise ConfigError(f"unknown environment variable {name}{_did_you_mean(key, env_var)}")
-        values[key] = value
-        origins[key] = f"environment variable {name}"
+        put(key, value, f"environment variable {name}")
 
     for key, value in (flags or {}).items():
         if value is None:
             continue
-        values[key] = value
-        origins[key] = f"flag {flag_name(key)}"
+        put(key, value, f"flag {flag_name(key)}")
 
     try:
         return Settings(**values)

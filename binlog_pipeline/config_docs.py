@@ -17,7 +17,8 @@ file and the code disagree.
 
 Every key can be set in a TOML file (`--config PATH` or `{ENV_CONFIG_FILE}`), as an environment
 variable `BINLOG_PIPELINE_<KEY>`, or as a flag (`--<key-with-dashes>` where the command has one,
-`--set key=value` always). Flags beat environment variables, which beat the file. Lists are TOML
+`--set key=value` always). Flags beat environment variables, which beat the file; the `kafka`
+map merges entry by entry across the three (so a secret file can add just `sasl.password`). Lists are TOML
 arrays or comma-separated strings; mappings are TOML tables or `a=b,c=d` strings. Unknown keys
 are errors. Database URLs: `mysql://user:password@host:port/database`, with `?ssl_ca=…&ssl_cert=…
 &ssl_key=…` for TLS; passwords are never printed.

@@ -221,3 +221,26 @@ def test_secrets_from_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(env={"BINLOG_PIPELINE_SOURCE_URL_FILE": str(bad)})
     assert f"from file {bad} (from BINLOG_PIPELINE_SOURCE_URL_FILE)" in str(caught.value)
+
+
+def test_kafka_settings_merge_across_file_secret_file_and_flags(tmp_path: Path) -> None:
+    """A SASL password in a secret file joins the config file's [kafka] table instead of replacing
+    it (other keys: the later source wins outright)."""
+    config = write(
+        tmp_path,
+        '[kafka]\n"security.protocol" = "SASL_SSL"\n"sasl.mechanisms" = "SCRAM-SHA-512"\n"sasl.username" = "app"\n',
+    )
+    secret = tmp_path / "kafka_secret"
+    secret.write_text("sasl.password=pw\n")
+    settings = load_settings(
+        config, env={"BINLOG_PIPELINE_KAFKA_FILE": str(secret)}, flags={"kafka": "sasl.username=other"}
+    )
+    assert settings.kafka == {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanisms": "SCRAM-SHA-512",
+        "sasl.username": "other",
+        "sasl.password": "pw",
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, env={"BINLOG_PIPELINE_KAFKA": "no-equals-sign"})
+    assert "environment variable BINLOG_PIPELINE_KAFKA" in str(caught.value)
