@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything binlog-pipeline and its tests need on a Debian machine (idempotent):
-# MariaDB server, sysbench, Java 17 + Maven (if missing), a venv with the project, and the
+# MariaDB server, sysbench, Java 17 + Maven and docker-compose (if missing), a venv with the project, and the
 # Apache Kafka broker jars from Maven Central.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ command -v mariadbd >/dev/null 2>&1 || missing+=(mariadb-server mariadb-client)
 command -v sysbench >/dev/null 2>&1 || missing+=(sysbench)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+# Validates compose/docker-compose.yml in the tests (no Docker engine needed for `config`).
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> apt-get install ${missing[*]}"
   $SUDO apt-get update -qq

@@ -3,23 +3,17 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.source_copy import PACKAGES, ROOT, image_sources
 
 
 def test_wheel_contains_every_package(tmp_path: Path) -> None:
     # Built from a clean copy: a stale build/ directory in the checkout would hide a missing package.
-    source = tmp_path / "src"
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "__pycache__", "results", "tests"),
-    )
+    source = image_sources(tmp_path / "src")
     built = subprocess.run(
         [
             sys.executable,
@@ -38,11 +32,7 @@ def test_wheel_contains_every_package(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = tmp_path.glob("binlog_pipeline-*.whl")
     inside = set(zipfile.ZipFile(wheel).namelist())
-    packages = {
-        str(init.relative_to(ROOT))
-        for top in ("binlog_pipeline", "schemas", "producer", "applier")
-        for init in (ROOT / top).rglob("__init__.py")
-    }
+    packages = {str(init.relative_to(ROOT)) for top in PACKAGES for init in (ROOT / top).rglob("__init__.py")}
     assert len(packages) >= 8
     assert packages <= inside, sorted(packages - inside)
     assert "binlog_pipeline/stack/pom.xml" in inside
