@@ -62,9 +62,17 @@ def assert_clean(result: subprocess.CompletedProcess[str], figures: dict[str, An
     assert set(figures["faults_by_kind"]) == set(ALL_KINDS)
     assert figures["unplanned_exits"] == [] and figures["dead_letters"] == 0
     assert figures["differences"] == []
-    assert len(figures["ddl"]) == 2 and figures["source_transactions"] > 0
+    assert len(figures["ddl"]) == 7 and figures["source_transactions"] > 0
     assert all(t["verify"] == "equal" for t in figures["tables"].values())
-    assert {"chaos.mixed", "chaos.keyless", "chaos.composite", "chaos.late"} <= set(figures["tables"])
+    tables = set(figures["tables"])
+    assert {
+        "chaos.mixed",
+        "chaos.keyless",
+        "chaos.composite",
+        "chaos.accounts",
+        "chaos.late_renamed",
+    } <= tables
+    assert not {"chaos.late", "chaos.scratch"} & tables  # renamed away, dropped
     for name, p in figures["partitions"].items():
         assert p["unapplied"] == 0 and p["committed"] == p["target_checkpoint"], name
     assert f"OK — seed {figures['seed']}" in result.stdout
@@ -85,6 +93,7 @@ def test_chaos_short_run_then_the_oracle_catches_a_tampered_target(
     with connect(services.target_admin) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM chaos.mixed ORDER BY id LIMIT 1")
         cur.execute("UPDATE chaos_sb.sbtest1 SET k = k + 1 WHERE id = 7")
+        cur.execute("CREATE TABLE chaos.scratch (id INT PRIMARY KEY)")  # as if the DROP was lost
     settings = load_settings(
         env={
             "BINLOG_PIPELINE_BOOTSTRAP_SERVERS": services.bootstrap,
@@ -104,6 +113,7 @@ def test_chaos_short_run_then_the_oracle_catches_a_tampered_target(
     joined = "\n".join(verdict.differences)
     assert "chaos.mixed: CHECKSUM/rows" in joined and "chaos.mixed: verify" in joined
     assert "chaos_sb.sbtest1: verify found differences: id=7" in joined
+    assert "chaos.scratch: on the target only" in joined
 
 
 @pytest.mark.slow

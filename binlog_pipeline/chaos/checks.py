@@ -82,6 +82,15 @@ def target_checkpoints(target_admin: DatabaseUrl, table: str, group: str) -> dic
         conn.close()
 
 
+def _tables(side: Side, schemas: list[str]) -> set[str]:
+    marks = ", ".join(["%s"] * len(schemas))
+    rows = side.rows(
+        f"SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ({marks})",
+        schemas,
+    )
+    return {str(r[0]) for r in rows}
+
+
 def judge(
     settings: Settings,
     group: str,
@@ -93,6 +102,13 @@ def judge(
     verdict = Verdict()
     source, target = Side("source", source_admin), Side("target", target_admin)
     with contextlib.closing(source), contextlib.closing(target):
+        # Same set of tables: a DROP or RENAME not applied leaves one behind on the target.
+        schemas = sorted({db for db, _ in tables})
+        on_source, on_target = (_tables(side, schemas) for side in (source, target))
+        for name in sorted(on_target - on_source):
+            verdict.differences.append(f"{name}: on the target only (a DROP or RENAME not applied?)")
+        for name in sorted(on_source - on_target):
+            verdict.differences.append(f"{name}: missing on the target")
         for table in tables:
             name = ".".join(table)
             src, dst = checksum(source_admin, name), checksum(target_admin, name)

@@ -26,9 +26,8 @@ from binlog_pipeline.chaos.faults import Injector, PlannedFault, plan
 from binlog_pipeline.chaos.supervisor import Supervised, progressed
 from binlog_pipeline.chaos.tcp_proxy import TcpProxy
 from binlog_pipeline.chaos.workload import (
-    ADD_COLUMN,
-    CREATE_LATE,
     DB,
+    DDL_SEQUENCE,
     SYSBENCH_DB,
     MixedWorkload,
     SysbenchLoad,
@@ -243,13 +242,15 @@ class ChaosRun:
         task = self.progress.add_task(f"faults (seed {self.options.seed})", total=len(schedule))
         self._await_progress([], "the pipeline's first rows")  # it runs before the first fault
         pending: list[FaultRecord] = []
-        ddl_at = {len(schedule) // 3: ADD_COLUMN, (2 * len(schedule)) // 3: CREATE_LATE}
+        ddl_at: dict[int, list[str]] = {}  # spread over the schedule, in order (several per fault if short)
+        for n, ddl in enumerate(DDL_SEQUENCE):
+            ddl_at.setdefault(len(schedule) * (n + 1) // (len(DDL_SEQUENCE) + 1), []).append(ddl)
         try:
             for fault in schedule:
                 if self.options.duration_s and time.monotonic() - self.clock > self.options.duration_s:
                     break
-                if fault.index in ddl_at:
-                    mixed.request_ddl(ddl_at[fault.index])
+                for ddl in ddl_at.get(fault.index, []):
+                    mixed.request_ddl(ddl)
                 self.progress.update(task, description=f"fault {fault.index + 1}: {fault.kind}")
                 record = FaultRecord(fault, injected_at_s=self.now())
                 self.result.records.append(record)

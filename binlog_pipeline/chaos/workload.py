@@ -26,10 +26,30 @@ SCHEMA = (
     f"CREATE TABLE {DB}.keyless (grp INT NOT NULL, v VARCHAR(32) NOT NULL) ENGINE=InnoDB",
     f"CREATE TABLE {DB}.composite (a INT NOT NULL, b VARCHAR(16) NOT NULL, v INT NOT NULL,"
     " PRIMARY KEY (a, b)) ENGINE=InnoDB",
+    # A unique secondary key whose values rows swap: applied out of order, a swap collides.
+    f"CREATE TABLE {DB}.accounts (id INT PRIMARY KEY, email VARCHAR(64) NOT NULL, balance INT NOT NULL,"
+    " UNIQUE KEY (email)) ENGINE=InnoDB",
+    f"INSERT INTO {DB}.accounts VALUES "
+    + ", ".join(f"({n}, 'user{n}@example.com', 100)" for n in range(1, 51)),
 )
-# Run once each, part-way through: a column added under load, then a table created under load.
+ACCOUNTS = 50
+# Run once each, in this order, spread over the schedule: schema changes under load and faults.
 ADD_COLUMN = f"ALTER TABLE {DB}.mixed ADD COLUMN note VARCHAR(32) NOT NULL DEFAULT 'n'"
 CREATE_LATE = f"CREATE TABLE {DB}.late (id INT PRIMARY KEY, v VARCHAR(32) NOT NULL) ENGINE=InnoDB"
+CREATE_INDEX = f"CREATE INDEX composite_v ON {DB}.composite (v)"
+CREATE_SCRATCH = f"CREATE TABLE {DB}.scratch (id INT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB"
+RENAME_LATE = f"RENAME TABLE {DB}.late TO {DB}.late_renamed"
+DROP_SCRATCH = f"DROP TABLE {DB}.scratch"
+TRUNCATE_KEYLESS = f"TRUNCATE TABLE {DB}.keyless"
+DDL_SEQUENCE = (
+    ADD_COLUMN,
+    CREATE_LATE,
+    CREATE_INDEX,
+    CREATE_SCRATCH,
+    RENAME_LATE,
+    DROP_SCRATCH,
+    TRUNCATE_KEYLESS,
+)
 
 
 @dataclass
@@ -56,7 +76,9 @@ class MixedWorkload:
         self._next_id = 1
         self._late_id = 0
         self._has_note = False
-        self._has_late = False
+        self._late_table: str | None = None  # chaos.late, then chaos.late_renamed
+        self._has_scratch = False
+        self._scratch_id = 0
         self._thread = threading.Thread(target=self._run, name="mixed-workload", daemon=True)
 
     @staticmethod
@@ -85,8 +107,7 @@ class MixedWorkload:
                     if self.pending_ddl:
                         statement = self.pending_ddl.pop(0)
                         cur.execute(statement)
-                        self._has_note |= statement == ADD_COLUMN
-                        self._has_late |= statement == CREATE_LATE
+                        self._after_ddl(statement)
                         self.counts.ddl.append(statement)
                         continue
                     kind = self._transaction(cur)
@@ -145,17 +166,48 @@ class MixedWorkload:
             if rng.random() < 0.4:  # duplicates exist: the applier must delete exactly one of them
                 cur.execute(f"DELETE FROM {DB}.keyless WHERE grp = %s LIMIT 1", (rng.randrange(20),))
             return "keyless"
-        if self._has_late:
+        if roll < 0.95:
+            self._swap_emails(cur)
+            return "unique_swap"
+        if self._late_table and roll < 0.975:
             self._late_id += 1
-            cur.execute(f"INSERT INTO {DB}.late VALUES (%s, %s)", (self._late_id, f"l{self._late_id}"))
+            table = self._late_table
+            cur.execute(f"INSERT INTO {table} VALUES (%s, %s)", (self._late_id, f"l{self._late_id}"))
             if self._late_id > 3:
-                cur.execute(f"UPDATE {DB}.late SET v = CONCAT(v, '+') WHERE id = %s", (self._late_id - 3,))
+                cur.execute(f"UPDATE {table} SET v = CONCAT(v, '+') WHERE id = %s", (self._late_id - 3,))
             return "late"
+        if self._has_scratch:
+            self._scratch_id += 1
+            cur.execute(f"INSERT INTO {DB}.scratch VALUES (%s, %s)", (self._scratch_id, rng.randrange(100)))
+            return "scratch"
         cur.execute(
             f"UPDATE {DB}.mixed SET doc = JSON_SET(COALESCE(doc, '{{}}'), '$.t', %s) WHERE id = %s",
             (rng.randrange(10**6), low),
         )
         return "json"
+
+    def _after_ddl(self, statement: str) -> None:
+        self._has_note |= statement == ADD_COLUMN
+        if statement == CREATE_LATE:
+            self._late_table = f"{DB}.late"
+        if statement == RENAME_LATE:
+            self._late_table = f"{DB}.late_renamed"
+        if statement in (CREATE_SCRATCH, DROP_SCRATCH):
+            self._has_scratch = statement == CREATE_SCRATCH
+
+    def _swap_emails(self, cur: Any) -> None:
+        """Two accounts exchange their (unique) emails in one transaction, through a temporary
+        value — the row changes are only valid in their source order."""
+        a, b = self.rng.sample(range(1, ACCOUNTS + 1), 2)
+        cur.execute(f"SELECT id, email FROM {DB}.accounts WHERE id IN (%s, %s) FOR UPDATE", (a, b))
+        emails = dict(cur.fetchall())
+        cur.execute(f"UPDATE {DB}.accounts SET email = %s WHERE id = %s", (f"swap-{a}-{b}", a))
+        cur.execute(
+            f"UPDATE {DB}.accounts SET email = %s, balance = balance + 1 WHERE id = %s", (emails[a], b)
+        )
+        cur.execute(
+            f"UPDATE {DB}.accounts SET email = %s, balance = balance - 1 WHERE id = %s", (emails[b], a)
+        )
 
     def _large(self, cur: Any) -> None:
         """One transaction of LARGE_TXN_ROWS inserted rows, or an update of as many."""
