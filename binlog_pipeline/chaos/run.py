@@ -36,6 +36,7 @@ from binlog_pipeline.chaos.workload import (
 from binlog_pipeline.config import Settings
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.metrics import binlog_file_index
+from binlog_pipeline.ops.verify import Side
 from binlog_pipeline.stack import Stack
 from binlog_pipeline.stack import process as service_process
 from binlog_pipeline.stack.stack import APPLIER_USER, PRODUCER_USER
@@ -338,17 +339,11 @@ class ChaosRun:
         return verdict
 
     def _replicated_tables(self) -> list[tuple[str, str]]:
-        conn = w.connect(self.source_admin)
+        source = Side("source", self.source_admin)
         try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES "
-                    "WHERE TABLE_SCHEMA IN (%s, %s) ORDER BY 1, 2",
-                    (DB, SYSBENCH_DB),
-                )
-                return [(str(d), str(t)) for d, t in cur.fetchall()]
+            return checks.tables_in(source, [DB, SYSBENCH_DB])
         finally:
-            conn.close()
+            source.close()
 
     def _heal_stack(self) -> None:
         """Leave the stack as found: every service up, the target writable."""
