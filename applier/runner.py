@@ -25,7 +25,7 @@ from applier.planner import Planner, Route
 from applier.schema_apply import SchemaApplier
 from applier.target import Target, classify
 from binlog_pipeline.config import Settings
-from binlog_pipeline.errors import PermanentError, PipelineError, TransientError
+from binlog_pipeline.errors import ConfigError, PermanentError, PipelineError, TransientError
 from binlog_pipeline.health import Health
 from binlog_pipeline.kafka_admin import ensure_topic
 from binlog_pipeline.metrics import (
@@ -44,6 +44,17 @@ from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 KAFKA_TIMEOUT_S = 30.0
+# Static membership would stall a table silently: a restarted static member gets its old
+# assignment back without a rebalance, so a topic created while it was down (a new table) is
+# assigned to nobody — the broker (4.1) and librdkafka never rebalance for it (found by `chaos`;
+# cf. KAFKA-13435). Dynamic membership rebalances on every join and picks new topics up.
+STATIC_MEMBERSHIP = "group.instance.id"
+STATIC_MEMBERSHIP_REFUSED = (
+    "kafka.group.instance.id (static membership) is not supported by the applier: a restarted "
+    "static member keeps its old assignment, so the topic of a table created while it was down "
+    "would never be applied. For faster restarts after a crash lower kafka.session.timeout.ms "
+    "(e.g. 10000) instead"
+)
 Offsets = dict[tuple[str, int], int]
 
 
@@ -51,6 +62,8 @@ class ApplierRunner:
     def __init__(self, settings: Settings, stop: threading.Event, health: Health | None = None) -> None:
         settings.require("target_url")
         assert settings.target_url is not None
+        if STATIC_MEMBERSHIP in settings.kafka:
+            raise ConfigError(STATIC_MEMBERSHIP_REFUSED)
         self._settings = settings
         self._stop = stop
         self.health = health or Health()
@@ -64,7 +77,7 @@ class ApplierRunner:
         self._schema = SchemaApplier(self.target, settings, self._topics)
         self._planner = Planner(Route(dict(settings.routes)), self._schema.ordered)
         self._consumer = Consumer(
-            settings.group_member_librdkafka(
+            settings.librdkafka(
                 **{
                     "group.id": settings.group_id,
                     "isolation.level": "read_committed",

@@ -75,8 +75,7 @@ class Settings(BaseModel):
     kafka: StringMap = Field(
         default_factory=dict,
         description="Extra librdkafka settings passed through to every Kafka client "
-        "(e.g. security.protocol, sasl.mechanism); group.instance.id goes only to the applier's "
-        "group consumer.",
+        "(e.g. security.protocol, sasl.mechanism). The applier refuses group.instance.id.",
     )
     kafka_timeout_s: float = Field(
         30.0, gt=0, description="How long a Kafka metadata, admin or offset request waits for the broker."
@@ -185,25 +184,15 @@ class Settings(BaseModel):
 
     def librdkafka(self, **overrides: Any) -> dict[str, Any]:
         """The one conversion into librdkafka settings: bootstrap servers, user pass-through
-        (``kafka`` table), then the caller's settings, which the pipeline's guarantees need.
-        Without the group-member-only keys: see :meth:`group_member_librdkafka`."""
+        (``kafka`` table), then the caller's settings, which the pipeline's guarantees need."""
         # librdkafka's own log lines go through Python logging (text or JSON like ours), not raw stderr.
         conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "logger": KAFKA_LOG}
-        conf.update({k: v for k, v in self.kafka.items() if k not in GROUP_MEMBER_ONLY})
+        conf.update(self.kafka)
         conf.update(overrides)
         return conf
 
-    def group_member_librdkafka(self, **overrides: Any) -> dict[str, Any]:
-        """:meth:`librdkafka` plus ``group.instance.id``, which names one member of the applier's
-        group: only the consumer that joins the group gets it, never the helper readers, the
-        dead-letter producer or admin clients (a producer warns about it; a reader must not
-        share the member's identity)."""
-        member = {k: v for k, v in self.kafka.items() if k in GROUP_MEMBER_ONLY}
-        return {**self.librdkafka(**overrides), **member}
-
 
 FIELDS = tuple(Settings.model_fields)
-GROUP_MEMBER_ONLY = ("group.instance.id",)
 # BINLOG_PIPELINE_<KEY>_FILE=/run/secrets/x reads <key>'s value from that file: secrets stay out
 # of argv, the environment listing and the config file.
 SECRET_FILE_SUFFIX = "_file"

@@ -183,19 +183,6 @@ def test_librdkafka_passthrough(tmp_path: Path) -> None:
     assert isinstance(Settings.model_fields["kafka"].description, str)
 
 
-def test_group_instance_id_only_for_the_group_member() -> None:
-    """Static membership names the applier's one group member. Helper readers, the dead-letter
-    producer and admin clients built from the same settings must not carry it (a producer warns,
-    a reader would share the member's identity). Found by the chaos run's logs."""
-    settings = load_settings(
-        env={"BINLOG_PIPELINE_KAFKA": "group.instance.id=applier-0,socket.timeout.ms=5000"}
-    )
-    helper = settings.librdkafka()
-    member = settings.group_member_librdkafka()
-    assert "group.instance.id" not in helper and helper["socket.timeout.ms"] == "5000"
-    assert member["group.instance.id"] == "applier-0" and member["socket.timeout.ms"] == "5000"
-
-
 def test_secrets_from_files(tmp_path: Path) -> None:
     """BINLOG_PIPELINE_<KEY>_FILE reads the value from a file (Docker/Kubernetes secrets), so a
     password never has to be in argv or the environment listing."""
