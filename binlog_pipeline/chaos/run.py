@@ -53,7 +53,7 @@ class ChaosOptions:
     kinds: list[str]
     duration_s: float | None = None  # stop injecting after this long, even short of ``faults``
     recovery_timeout_s: float = 180.0
-    drain_timeout_s: float = 600.0
+    drain_timeout_s: float = 300.0
     sysbench_tps: int = 40
     mixed_tps: float = 20.0
     max_hold_s: float = 6.0
@@ -310,6 +310,7 @@ class ChaosRun:
             "draining: producer to the source's end, applier to the topics' end", total=None
         )
         deadline = time.monotonic() + self.options.drain_timeout_s
+        left: dict[str, int] = {}
         while True:
             self._hold(0.5)
             producer = self.processes["producer"].metrics() if self.processes["producer"].alive() else {}
@@ -322,7 +323,10 @@ class ChaosRun:
                 if not any(left.values()):
                     break
             if time.monotonic() > deadline:
-                raise _Unrecovered(f"the pipeline did not drain within {self.options.drain_timeout_s:g}s")
+                stuck = {name: n for name, n in left.items() if n} or "the producer's checkpoint"
+                raise _Unrecovered(
+                    f"the pipeline did not drain within {self.options.drain_timeout_s:g}s; still unapplied: {stuck}"
+                )
         self.progress.update(task, total=1, completed=1)
         for supervised in self.processes.values():
             supervised.sample()
