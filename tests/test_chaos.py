@@ -14,6 +14,7 @@ import pytest
 
 from binlog_pipeline.chaos import checks
 from binlog_pipeline.chaos.faults import KINDS, plan
+from binlog_pipeline.chaos.run import ChaosOptions, ChaosResult
 from binlog_pipeline.config import load_settings
 from tests.services import Services, connect
 
@@ -27,6 +28,11 @@ def test_schedule_is_seeded_and_covers_every_kind_first() -> None:
     assert sorted(f.kind for f in first[: len(ALL_KINDS)]) == ALL_KINDS  # a short run hits all
     assert all(f.hold_s == 0 for f in first if not KINDS[f.kind].held)
     assert all(0.5 <= f.hold_s <= 6.0 for f in first if KINDS[f.kind].held)
+    # A failed run prints the command that replays it, with every option that shapes it.
+    options = ChaosOptions(7, 40, ["broker_kill9", "applier_kill9"], max_hold_s=2.0, sysbench_tps=10)
+    assert ChaosResult(options).reproduce() == (
+        "binlog-pipeline chaos --seed 7 --faults 40 --kinds broker_kill9,applier_kill9 --max-hold 2 --sysbench-tps 10"
+    )
 
 
 def run_chaos(
@@ -86,7 +92,7 @@ def test_chaos_short_run_then_the_oracle_catches_a_tampered_target(
     result, figures = run_chaos(services, tmp_path, seed=11, faults=20)
     assert_clean(result, figures, 20)
     logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "run-logs").glob("*.log"))
-    assert "CONFWARN" not in logs  # e.g. group.instance.id handed to a producer
+    assert "CONFWARN" not in logs  # librdkafka warns when a client gets a setting it cannot use
     assert "Traceback" not in logs
 
     # The same checks, after the target was changed behind the pipeline's back, must fail.

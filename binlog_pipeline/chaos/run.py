@@ -99,8 +99,18 @@ class ChaosResult:
         )
 
     def reproduce(self) -> str:
-        o = self.options
-        return f"binlog-pipeline chaos --seed {o.seed} --faults {o.faults} --kinds {','.join(o.kinds)}"
+        """The command that replays this schedule and workload (timing on a machine varies)."""
+        o, default = self.options, ChaosOptions(0, 0, [])
+        command = f"binlog-pipeline chaos --seed {o.seed} --faults {o.faults} --kinds {','.join(o.kinds)}"
+        for flag, value, usual in (
+            ("--max-hold", o.max_hold_s, default.max_hold_s),
+            ("--sysbench-tps", o.sysbench_tps, default.sysbench_tps),
+            ("--mixed-tps", o.mixed_tps, default.mixed_tps),
+            ("--duration", o.duration_s, default.duration_s),
+        ):
+            if value != usual:
+                command += f" {flag} {value:g}"
+        return command
 
 
 class ChaosRun:
