@@ -52,7 +52,7 @@ STATIC_MEMBERSHIP = "group.instance.id"
 STATIC_MEMBERSHIP_REFUSED = (
     "kafka.group.instance.id (static membership) is not supported by the applier: a restarted "
     "static member keeps its old assignment, so the topic of a table created while it was down "
-    "would never be applied. For faster restarts after a crash lower kafka.session.timeout.ms "
+    "would never be applied. For faster restarts after a crash lower kafka_consumer.session.timeout.ms "
     "(e.g. 10000) instead"
 )
 Offsets = dict[tuple[str, int], int]
@@ -62,7 +62,7 @@ class ApplierRunner:
     def __init__(self, settings: Settings, stop: threading.Event, health: Health | None = None) -> None:
         settings.require("target_url")
         assert settings.target_url is not None
-        if STATIC_MEMBERSHIP in settings.kafka:
+        if STATIC_MEMBERSHIP in settings.kafka or STATIC_MEMBERSHIP in settings.kafka_consumer:
             raise ConfigError(STATIC_MEMBERSHIP_REFUSED)
         self._settings = settings
         self._stop = stop
@@ -77,7 +77,7 @@ class ApplierRunner:
         self._schema = SchemaApplier(self.target, settings, self._topics)
         self._planner = Planner(Route(dict(settings.routes)), self._schema.ordered)
         self._consumer = Consumer(
-            settings.librdkafka(
+            settings.consumer_librdkafka(
                 **{
                     "group.id": settings.group_id,
                     "isolation.level": "read_committed",
@@ -96,7 +96,7 @@ class ApplierRunner:
         self._dlq_errors: list[str] = []
         self._dlq_pending = 0  # diverted in the open batch; counted once it commits
         if settings.dead_letter_topic:
-            self._dlq = Producer(settings.librdkafka(**{"enable.idempotence": True, "acks": "all"}))
+            self._dlq = Producer(settings.producer_librdkafka(**{"enable.idempotence": True, "acks": "all"}))
         # next offset to apply per assigned partition: the last committed position.
         self.positions: Offsets = {}
         self._reconcile = False

@@ -77,6 +77,16 @@ class Settings(BaseModel):
         description="Extra librdkafka settings passed through to every Kafka client "
         "(e.g. security.protocol, sasl.mechanism). The applier refuses group.instance.id.",
     )
+    kafka_consumer: StringMap = Field(
+        default_factory=dict,
+        description="librdkafka settings for the applier's group consumer only "
+        "(e.g. session.timeout.ms); on top of kafka.",
+    )
+    kafka_producer: StringMap = Field(
+        default_factory=dict,
+        description="librdkafka settings for producers only (the producer's transactional producer, "
+        "the applier's dead-letter producer; e.g. linger.ms); on top of kafka.",
+    )
     kafka_timeout_s: float = Field(
         30.0, gt=0, description="How long a Kafka metadata, admin or offset request waits for the broker."
     )
@@ -191,13 +201,22 @@ class Settings(BaseModel):
         conf.update(overrides)
         return conf
 
+    def consumer_librdkafka(self, **overrides: Any) -> dict[str, Any]:
+        """For the applier's group consumer: ``kafka`` plus ``kafka_consumer``. Consumer-only
+        settings kept out of producers, which would warn (CONFWARN) about each on every start."""
+        return self.librdkafka(**{**self.kafka_consumer, **overrides})
+
+    def producer_librdkafka(self, **overrides: Any) -> dict[str, Any]:
+        """For producers: ``kafka`` plus ``kafka_producer``."""
+        return self.librdkafka(**{**self.kafka_producer, **overrides})
+
 
 FIELDS = tuple(Settings.model_fields)
 # BINLOG_PIPELINE_<KEY>_FILE=/run/secrets/x reads <key>'s value from that file: secrets stay out
 # of argv, the environment listing and the config file.
 SECRET_FILE_SUFFIX = "_file"
 # Pass-through maps merge entry by entry across file, environment and flags (others: later wins).
-MERGED_MAPPINGS = ("kafka",)
+MERGED_MAPPINGS = ("kafka", "kafka_consumer", "kafka_producer")
 
 
 def env_var(key: str) -> str:

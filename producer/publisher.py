@@ -54,7 +54,7 @@ class TransactionalPublisher:
         self._topics = topics
         self._transactional_id = settings.effective_transactional_id()
         self._producer = Producer(
-            settings.librdkafka(
+            settings.producer_librdkafka(
                 **{
                     "transactional.id": self._transactional_id,
                     "enable.idempotence": True,

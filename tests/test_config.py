@@ -231,3 +231,26 @@ def test_kafka_settings_merge_across_file_secret_file_and_flags(tmp_path: Path) 
     with pytest.raises(ConfigError) as caught:
         load_settings(config, env={"BINLOG_PIPELINE_KAFKA": "no-equals-sign"})
     assert "environment variable BINLOG_PIPELINE_KAFKA" in str(caught.value)
+
+
+def test_consumer_and_producer_settings_are_scoped(tmp_path: Path) -> None:
+    """kafka goes to every client; kafka_consumer only to the applier's group consumer and
+    kafka_producer only to producers — librdkafka warns (CONFWARN) when a producer gets a
+    consumer-only setting such as session.timeout.ms (seen in the chaos run's logs)."""
+    config = write(
+        tmp_path,
+        '[kafka]\n"security.protocol" = "SSL"\n[kafka_consumer]\n"session.timeout.ms" = "10000"\n'
+        '[kafka_producer]\n"linger.ms" = "20"\n',
+    )
+    settings = load_settings(config, env={"BINLOG_PIPELINE_KAFKA_CONSUMER": "heartbeat.interval.ms=2000"})
+    consumer, producer, helper = (
+        settings.consumer_librdkafka(),
+        settings.producer_librdkafka(**{"acks": "all"}),
+        settings.librdkafka(),
+    )
+    assert (
+        consumer["security.protocol"] == producer["security.protocol"] == helper["security.protocol"] == "SSL"
+    )
+    assert consumer["session.timeout.ms"] == "10000" and consumer["heartbeat.interval.ms"] == "2000"
+    assert "session.timeout.ms" not in producer and "session.timeout.ms" not in helper
+    assert producer["linger.ms"] == "20" and producer["acks"] == "all" and "linger.ms" not in consumer
