@@ -40,7 +40,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"(including the {r['sizes']['single_txn_rows']:,}-row transaction).",
         f"- Restart to resumed apply (applier start → first batch committed): {r['resume_s']:.1f} s after a clean stop; "
         f"after kill -9 {lat['resume_after_kill9_s']:.1f} s (the group waits for the dead member's session timeout), "
-        f"{lat['resume_after_kill9_short_session_s']:.1f} s with `kafka.session.timeout.ms=10000`.",
+        f"{lat['resume_after_kill9_short_session_s']:.1f} s with `kafka_consumer.session.timeout.ms=10000`.",
         f"- Source == target after the run: {'all tables' if all(r['equal'].values()) else 'NO: ' + str(r['equal'])}.",
         "",
     ]

@@ -362,7 +362,7 @@ class Bench:
         """Seconds from starting an applier after its predecessor was killed with -9 to its first
         applied row. The group waits for the dead member's session to time out: librdkafka's
         default 45 s, or ``session.timeout.ms=10000`` as the README suggests for faster restarts."""
-        settings: dict[str, object] = {"kafka": "session.timeout.ms=10000"} if short_session else {}
+        settings: dict[str, object] = {"kafka_consumer": "session.timeout.ms=10000"} if short_session else {}
         label = "session.timeout.ms=10000" if short_session else "default session timeout"
         self._marker_id -= 1
         w.execute(

@@ -222,7 +222,7 @@ class ChaosRun:
             "dead_letter_topic": self.dead_letter_topic,
             # As the README recommends for faster crash recovery: a killed member's partitions
             # move after 10 s instead of librdkafka's default 45 s session timeout.
-            "kafka": "session.timeout.ms=10000",
+            "kafka_consumer": "session.timeout.ms=10000",
         }
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
