@@ -44,14 +44,15 @@ def committed_offsets(settings: Settings, group: str) -> dict[str, int]:
     return {f"{tp.topic}[{tp.partition}]": tp.offset for tp in found}
 
 
-def unapplied(settings: Settings, group: str) -> dict[str, int]:
-    """Committed messages at or after the group's committed offset, per partition. Zero everywhere
-    means the applier has applied (and committed offsets for) everything the producer committed;
-    transaction markers and aborted messages are not counted (read_committed)."""
+def unapplied(settings: Settings, group: str, offsets: dict[str, int] | None = None) -> dict[str, int]:
+    """Committed messages at or after the group's committed offset (``offsets``, read when not
+    given), per partition. Zero everywhere means the applier has applied (and committed offsets
+    for) everything the producer committed; transaction markers and aborted messages are not
+    counted (read_committed)."""
     counts = {}
     reader = committed_reader(settings.librdkafka(), "chaos-drain")
     try:
-        for name, offset in committed_offsets(settings, group).items():
+        for name, offset in (offsets or committed_offsets(settings, group)).items():
             topic, partition = name[:-1].rsplit("[", 1)
             start = max(offset, 0)
             counts[name] = sum(
@@ -138,8 +139,8 @@ def judge(
         verdict.differences.append(
             f"{verdict.dead_letters} message(s) on the dead-letter topic {dead_letter_topic}"
         )
-    left = unapplied(settings, group)
     kafka = committed_offsets(settings, group)
+    left = unapplied(settings, group, kafka)
     rows = target_checkpoints(target_admin, settings.checkpoint_table, group)
     for name in sorted(kafka):
         verdict.partitions[name] = {

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from binlog_pipeline.bench.processes import PipelineProcess
+from binlog_pipeline.stack.process import tail
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Supervised:
                     self.last_pid,
                     self.process.proc.returncode,
                     round(time.monotonic() - self.clock, 1),
-                    _tail(self.process),
+                    tail(self.process.log_path, lines=5),
                 )
             )
         try:
@@ -105,10 +106,3 @@ def progressed(before: tuple[int, float] | None, now: tuple[int, float] | None) 
     if before is None or before[0] != now[0]:
         return now[1] > 0
     return now[1] > before[1]
-
-
-def _tail(process: PipelineProcess, lines: int = 5) -> str:
-    try:
-        return "\n".join(process.log_path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
