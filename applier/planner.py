@@ -74,7 +74,8 @@ class Planner:
     def _table_statements(self, writer: TableWriter, changes: list[RowChange]) -> Iterator[Statement]:
         database, table = self.target_of(changes[0])
         if not writer.primary_key or self._ordered(database, table):
-            yield from (writer.one(change) for change in changes)
+            for change in changes:
+                yield from writer.exact(change)
             return
         merged = coalesce(changes)
         for start in range(0, len(merged.deletes), DELETE_CHUNK):

@@ -334,9 +334,9 @@ class ApplierRunner:
         try:
             with conn.cursor() as cur:
                 for change in changes:
-                    statement = self._planner.writer(change).one(change)
                     try:
-                        cur.execute(statement.sql, statement.params)
+                        for statement in self._planner.writer(change).exact(change):
+                            cur.execute(statement.sql, statement.params)
                     except pymysql.MySQLError as exc:
                         if isinstance(classify(exc, ""), TransientError):
                             raise

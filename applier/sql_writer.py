@@ -79,29 +79,31 @@ class TableWriter:
         return Statement(sql, tuple(params), tuple(changes))
 
     # --- exact, in-order statements (tables without a primary key or with unique secondary keys)
-    def one(self, change: RowChange) -> Statement:
+    def exact(self, change: RowChange) -> tuple[Statement, ...]:
         if self.primary_key:
             if change.op == "d":
-                return self.delete([change])
+                return (self.delete([change]),)
             if (
                 change.op == "u"
                 and change.before is not None
                 and change.key(change.before) != change.key(change.after)
             ):
-                old_key = [self._to_params(change.before)[i] for i in self._key_positions]
-                new = self._to_params(change.after or {})
-                sql = f"UPDATE {self.qualified} SET {self._set_all} WHERE {self._key_expr} = {self._key_placeholder}"
-                return Statement(sql, (*new, *old_key), (change,))
-            return self.upsert([change])
+                # A key change is delete-old then write-new, not UPDATE ... WHERE old key: during a
+                # snapshot the old row may not be on the target yet, and an UPDATE would then
+                # silently write nothing (foreign_key_checks=0, so no cascade differs).
+                return (self.delete([change]), self.upsert([change]))
+            return (self.upsert([change]),)
         # No primary key: the row is identified by all its values (NULL-safe), one row at a time.
         if change.op in ("c", "r"):
             sql = f"INSERT INTO {self.qualified} ({self._column_list}) VALUES {self._row_placeholders}"
-            return Statement(sql, tuple(self._to_params(change.after or {})), (change,))
+            return (Statement(sql, tuple(self._to_params(change.after or {})), (change,)),)
         before = self._to_params(change.before or {})
         if change.op == "d":
-            return Statement(
-                f"DELETE FROM {self.qualified} WHERE {self._match_all} LIMIT 1", tuple(before), (change,)
+            return (
+                Statement(
+                    f"DELETE FROM {self.qualified} WHERE {self._match_all} LIMIT 1", tuple(before), (change,)
+                ),
             )
         after = self._to_params(change.after or {})
         sql = f"UPDATE {self.qualified} SET {self._set_all} WHERE {self._match_all} LIMIT 1"
-        return Statement(sql, (*after, *before), (change,))
+        return (Statement(sql, (*after, *before), (change,)),)
