@@ -117,6 +117,15 @@ class Settings(BaseModel):
     exclude_columns: PatternList = Field(
         default_factory=list, description="db.table.column glob patterns left out of events."
     )
+    snapshot_mode: Literal["initial", "never", "when_needed", "only"] = Field(
+        "initial",
+        description="initial: a producer without a checkpoint snapshots the captured tables, then streams; "
+        "never: stream only; when_needed: like initial, and also when the checkpoint's binlog file is "
+        "gone from the source; only: snapshot, then exit.",
+    )
+    snapshot_chunk_rows: int = Field(
+        10_000, ge=1, description="Rows per snapshot chunk (one consistent read, one Kafka transaction)."
+    )
     txn_max_rows: int = Field(5000, ge=1, description="Rows per Kafka transaction (soft bound).")
     txn_max_ms: int = Field(200, ge=1, description="Max time a Kafka transaction stays open.")
     heartbeat_interval_ms: int = Field(

@@ -43,6 +43,16 @@ PRODUCER_CHECKPOINT_FILE = Gauge(
 PRODUCER_CHECKPOINT_POSITION = Gauge(
     f"{NS}_producer_checkpoint_binlog_position", "Byte position of the last committed checkpoint."
 )
+SNAPSHOT_TABLES = Gauge(
+    f"{NS}_snapshot_tables", "Tables of the current (or last) snapshot, total and done.", ["state"]
+)
+SNAPSHOT_ROWS = Gauge(
+    f"{NS}_snapshot_rows",
+    "Snapshot rows in committed Kafka transactions (done) and the estimate (estimated, from "
+    "information_schema); rate(done) is rows/s.",
+    ["state"],
+)
+SNAPSHOT_RUNNING = Gauge(f"{NS}_snapshot_running", "1 while a snapshot is in progress.")
 PRODUCER_CHECKPOINT_SOURCE_TIME = Gauge(
     f"{NS}_producer_checkpoint_source_timestamp_seconds",
     "Source time of the event at the committed checkpoint; time() minus this is how far behind.",

@@ -162,6 +162,11 @@ class BinlogReader:
     def close(self) -> None:
         self._stream.close()
 
+    @property
+    def position(self) -> BinlogPosition | None:
+        """The end of the last event read (after a heartbeat: the server's current position)."""
+        return self._previous
+
     def __iter__(self) -> Iterator[Item]:
         row_index = 0
         for event in self._stream:

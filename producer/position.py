@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from producer.snapshot_progress import SnapshotProgress
+
 
 @dataclass(frozen=True, order=True)
 class BinlogPosition:
@@ -48,6 +50,8 @@ class Checkpoint:
     defined_tables: frozenset[str] = field(
         default_factory=frozenset
     )  # tables whose first record was published
+    snapshot: SnapshotProgress | None = None  # the snapshot's progress, when one ever started
+    snapshot_requests_offset: int = 0  # next offset of the snapshot-requests topic to act on
 
     def to_json(self) -> bytes:
         doc: dict[str, Any] = {
@@ -59,6 +63,8 @@ class Checkpoint:
             "event_ts": self.event_ts,
             "position_ts": self.position_ts,
             "defined_tables": sorted(self.defined_tables),
+            "snapshot": self.snapshot.to_json() if self.snapshot is not None else None,
+            "snapshot_requests_offset": self.snapshot_requests_offset,
         }
         return json.dumps(doc, separators=(",", ":")).encode()
 
@@ -73,6 +79,8 @@ class Checkpoint:
             event_ts=int(doc.get("event_ts", 0)),
             position_ts=int(doc.get("position_ts", 0)),
             defined_tables=frozenset(doc.get("defined_tables", ())),
+            snapshot=SnapshotProgress.from_json(doc["snapshot"]) if doc.get("snapshot") else None,
+            snapshot_requests_offset=int(doc.get("snapshot_requests_offset", 0)),
         )
 
     def advanced(self, **changes: Any) -> Checkpoint:

@@ -88,6 +88,7 @@ class TransactionalPublisher:
         self.ensure_topic(self._topics.checkpoints, compacted=True)
         self.ensure_topic(self._topics.schemas, compacted=True)
         self.ensure_topic(self._topics.schema_changes, retain_forever=True)
+        self.ensure_topic(self._topics.snapshot_requests, retain_forever=True)
 
     def ensure_topic(self, name: str, compacted: bool = False, retain_forever: bool = False) -> bool:
         """Create ``name`` if absent; True when this call created it."""

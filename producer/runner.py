@@ -30,6 +30,7 @@ from binlog_pipeline.metrics import (
 from binlog_pipeline.retry import observed_retry, retrying
 from producer.binlog_reader import (
     BinlogReader,
+    CapturedTable,
     ColumnFilter,
     Idle,
     RowChange,
@@ -41,6 +42,11 @@ from producer.binlog_reader import (
 from producer.events import EventBuilder, Message
 from producer.position import BinlogPosition, Checkpoint, GtidStart
 from producer.publisher import ProducerFenced, TransactionalPublisher, classify
+from producer.row_decoder import RowImageDecoder
+from producer.snapshot_progress import SnapshotProgress, TableProgress
+from producer.snapshot_reader import Chunk, ChunkReader
+from producer.snapshot_requests import RequestReader
+from producer.snapshotter import Snapshotter
 from producer.source_check import (
     CONNECTION_ERRORS,
     SourceInfo,
@@ -49,6 +55,7 @@ from producer.source_check import (
     inspect_source,
     resolve_start,
 )
+from producer.source_tables import captured_tables
 from schemas.ddl import statement_kind
 from schemas.topics import TopicNames
 
@@ -67,7 +74,9 @@ class ProducerRunner:
         self._topics = TopicNames(settings.topic_prefix)
         self._filter = TableFilter(settings.include_tables, settings.exclude_tables)
         self._publisher: TransactionalPublisher | None = None
+        self._requests: RequestReader | None = None
         self.committed: Checkpoint | None = None
+        self.finished = False  # snapshot_mode=only: the snapshot is complete
 
     def run(self) -> None:
         """Stream until stopped. Transient failures retry with capped exponential backoff and
@@ -76,11 +85,13 @@ class ProducerRunner:
         info = self._retrying(lambda: inspect_source(s))
         self._publisher = TransactionalPublisher(s, self._topics)
         self._retrying(self._publisher.init)
+        self._requests = RequestReader(s, self._topics.snapshot_requests, s.kafka_timeout_s)
         try:
-            while not self._stop.is_set():
+            while not self._stop.is_set() and not self.finished:
                 self._retrying(lambda: self._stream_once(info))
         finally:
             self._publisher.close()
+            self._requests.close()
 
     def _retrying(self, fn: Any) -> Any:
         return retrying(self._settings, fn, self._on_retry)
@@ -90,20 +101,52 @@ class ProducerRunner:
         publisher = self._publisher
         publisher.abort()
         checkpoint = publisher.read_checkpoint()
+        mode = self._settings.snapshot_mode
         start: BinlogPosition | GtidStart
-        if checkpoint is None:
+        snapshot: SnapshotProgress | None = None
+        if checkpoint is not None:
+            info = inspect_source(self._settings)
+            if mode == "when_needed" and checkpoint.position.file not in dict(info.binlogs):
+                log.warning(
+                    "the checkpoint's binlog file is gone from the source (%s): snapshot_mode=when_needed "
+                    "takes a new snapshot and streams from the current position",
+                    checkpoint.position,
+                )
+                start = info.current
+                snapshot = self._plan_snapshot()
+                resumed: Checkpoint | None = Checkpoint(
+                    info.current,
+                    defined_tables=checkpoint.defined_tables,
+                    snapshot_requests_offset=checkpoint.snapshot_requests_offset,
+                    server_id=info.server_id,
+                )
+            else:
+                start = checkpoint.position
+                check_available(checkpoint.position, info)
+                snapshot = checkpoint.snapshot
+                resumed = checkpoint
+                log.info("resuming at %s", checkpoint.position, extra={"skip_rows": checkpoint.skip_rows})
+        else:
             start = resolve_start(self._settings, info)
+            resumed = None
             log.info(
                 "no checkpoint: starting at %s (start_position=%s)", start, self._settings.start_position
             )
-        else:
-            start = checkpoint.position
-            info = inspect_source(self._settings)
-            check_available(checkpoint.position, info)
-            log.info("resuming at %s", checkpoint.position, extra={"skip_rows": checkpoint.skip_rows})
+            if mode != "never":
+                snapshot = self._plan_snapshot()
+        if mode == "only" and not (snapshot is not None and snapshot.running):
+            log.info("snapshot_mode=only: no snapshot in progress; nothing to do")
+            self.finished = True
+            return
+        if snapshot is not None and snapshot.running:
+            log.info(
+                "snapshot: %d of %d tables to go",
+                snapshot.count_tables() - snapshot.tables_done(),
+                snapshot.count_tables(),
+            )
         self.committed = checkpoint
         try:
-            self._stream(start, checkpoint, info)
+            self._stream(start, resumed, info, snapshot)
         except KafkaException as exc:
             publisher.abort()
             raise classify(exc, "streaming") from exc
@@ -124,8 +167,23 @@ class ProducerRunner:
             publisher.abort()
             raise
 
+    def _plan_snapshot(self) -> SnapshotProgress:
+        """Every captured table, in name order, with information_schema's row estimate."""
+        assert self._settings.source_url is not None
+        conn = connect(self._settings.source_url)
+        try:
+            with conn.cursor() as cur:
+                tables = captured_tables(cur, self._filter)
+        finally:
+            conn.close()
+        return SnapshotProgress.start([TableProgress(name, estimated_rows=rows) for name, rows in tables])
+
     def _stream(
-        self, start: BinlogPosition | GtidStart, resumed: Checkpoint | None, info: SourceInfo
+        self,
+        start: BinlogPosition | GtidStart,
+        resumed: Checkpoint | None,
+        info: SourceInfo,
+        snapshot_progress: SnapshotProgress | None = None,
     ) -> None:
         """Stream from ``start``: the checkpoint's position when ``resumed``, else the configured
         start (for a GTID start, the exact position is learnt from the first transaction)."""
@@ -142,13 +200,23 @@ class ProducerRunner:
         skip = resumed.skip_rows if resumed else 0
         gtid = resumed.gtid if resumed else None
         defined = set(resumed.defined_tables) if resumed else set()
-        rows_done = 0  # captured rows published from the current source transaction
+        rows_done = skip  # captured rows published from the current source transaction
         produced: Counter[str] = Counter()  # per table, in the open Kafka transaction
         rows_read = RowsRead()
         last_event_ts = resumed.event_ts if resumed else 0
         boundary_ts = resumed.position_ts if resumed else 0
         last_commit = time.monotonic()
         control = connect(s.source_url)
+        requests_offset = resumed.snapshot_requests_offset if resumed else 0
+        snapshot_committing: SnapshotProgress | None = None  # progress in the open commit
+        snapshot = Snapshotter(
+            ChunkReader(s.source_url, columns, info.is_mariadb),
+            self._filter,
+            snapshot_progress,
+            s.snapshot_chunk_rows,
+        )
+        requests = self._requests
+        assert requests is not None
 
         def at() -> BinlogPosition:
             assert boundary is not None, "a transaction boundary precedes every row and commit"
@@ -156,7 +224,15 @@ class ProducerRunner:
 
         def checkpoint() -> Checkpoint:
             return Checkpoint(
-                at(), rows_done, gtid, info.server_id, last_event_ts, boundary_ts, frozenset(defined)
+                at(),
+                rows_done,
+                gtid,
+                info.server_id,
+                last_event_ts,
+                boundary_ts,
+                frozenset(defined),
+                snapshot_committing or snapshot.progress,
+                requests_offset,
             )
 
         def heartbeat_due() -> bool:
@@ -173,6 +249,8 @@ class ProducerRunner:
             state = checkpoint()
             publisher.commit(state)
             self.committed = state
+            if state.snapshot is not None:
+                snapshot.committed(state.snapshot)
             last_commit = time.monotonic()
             for table, count in produced.items():
                 PRODUCER_ROWS_PRODUCED.labels(table).inc(count)
@@ -205,8 +283,55 @@ class ProducerRunner:
             send(history)
             defined.add(name)
 
+        def publish_chunk(chunk: Chunk) -> None:
+            """A snapshot chunk as op=r rows, committed with the progress that counts it done."""
+            database, table = chunk.table.split(".", 1)
+            now = int(time.time())
+            if chunk.source is not None:
+                schema = chunk.source.schema
+                define(database, table, now)
+                if not schema.primary_key:  # one chunk, over whatever a previous attempt left
+                    statement = f"TRUNCATE TABLE {quote(database)}.{quote(table)}"
+                    own, _history = builder.schema_change(
+                        database, table, "ddl", statement, None, chunk.position, None, now
+                    )
+                    send(own)
+                captured = CapturedTable(schema, NO_DECODER)
+                for index, row in enumerate(chunk.rows):
+                    change = RowChange(captured, "r", None, row, now, index)
+                    send(builder.row_message(change, chunk.position, None))
+                produced[rows_read.count(database, table)] += chunk.rows.count
+            nonlocal snapshot_committing
+            snapshot_committing = snapshot.published(chunk)
+            try:
+                commit()
+            finally:
+                snapshot_committing = None
+
+        def safe_point(done_to: BinlogPosition | None) -> None:
+            """Between source transactions: poll snapshot requests, publish due chunks."""
+            nonlocal requests_offset
+            if boundary is None or done_to is None or skip:
+                return  # mid-way through a transaction published partly before a restart
+            if requests.due():
+                taken = requests.read(requests_offset)
+                if taken:
+                    wanted = self._requested_tables([t for r in taken for t in r.tables])
+                    if wanted:
+                        snapshot.request(wanted)
+                    requests_offset = taken[-1].next_offset
+                    commit()  # the request is taken: durable in the checkpoint
+            if snapshot.running:
+                snapshot.safe_point(at(), done_to, publish_chunk)
+                if s.snapshot_mode == "only" and not snapshot.running:
+                    self.finished = True
+
         try:
+            if isinstance(start, BinlogPosition):
+                safe_point(start)
             for item in reader:
+                if self.finished:
+                    return
                 if isinstance(item, RowChange):
                     if item.row < skip:
                         continue  # published before a restart inside this source transaction
@@ -227,7 +352,9 @@ class ProducerRunner:
                         commit()
                     elif heartbeat_due():
                         commit()  # uncaptured traffic moved the position: keep the checkpoint near
+                    safe_point(boundary)
                 elif isinstance(item, TxnStart):
+                    safe_point(item.position)  # before any event of this transaction
                     gtid = item.gtid
                     if boundary is None:  # GTID start: the first exact position we can resume from
                         boundary = item.position
@@ -253,12 +380,16 @@ class ProducerRunner:
                         send(history)
                         defined.add(f"{database}.{table}")
                         log.info("schema change on %s.%s at %s", database, table, boundary)
+                    snapshot.schema_changed(item)
                     if publisher.in_transaction:
                         commit()
+                    safe_point(boundary)
                 elif isinstance(item, Idle):
                     self.health.progress()  # the source answers; Kafka is proven at each commit
                     if (publisher.in_transaction and rows_done == 0) or heartbeat_due():
                         commit()  # the server is idle: close what is open, or record how far we are
+                    if rows_done == 0:
+                        safe_point(reader.position)
                 if self._stop.is_set():
                     # A checkpoint is valid after any row (rows_done), so stopping commits
                     # everything published so far and nothing more.
@@ -269,6 +400,35 @@ class ProducerRunner:
         finally:
             reader.close()
             control.close()
+            snapshot.close()
+
+    def _requested_tables(self, names: list[str]) -> list[tuple[str, int]]:
+        """Requested tables that exist and are captured, with their row estimates; the others
+        are reported (the command checks the same before it sends a request)."""
+        assert self._settings.source_url is not None
+        conn = connect(self._settings.source_url)
+        try:
+            with conn.cursor() as cur:
+                known = dict(captured_tables(cur, self._filter))
+        finally:
+            conn.close()
+        wanted = []
+        for name in dict.fromkeys(names):
+            if name in known:
+                wanted.append((name, known[name]))
+            else:
+                log.error(
+                    "snapshot request for %s ignored: no such table is captured (include/exclude_tables)",
+                    name,
+                )
+        return wanted
+
+
+NO_DECODER = RowImageDecoder([])  # snapshot rows arrive decoded
+
+
+def quote(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"
 
 
 class RowsRead:

@@ -41,6 +41,10 @@ class TopicNames:
         return f"{self.prefix}.producer-checkpoints"
 
     @property
+    def snapshot_requests(self) -> str:
+        return f"{self.prefix}.snapshot-requests"
+
+    @property
     def schemas(self) -> str:
         return f"{self.prefix}.schemas"
 

@@ -19,6 +19,7 @@ def producer_settings(services: Services, prefix: str, **overrides: Any) -> Sett
         "topic_prefix": prefix,
         "transactional_id": f"producer-{prefix}",
         "retry_deadline_s": 60,
+        "snapshot_mode": "never",  # tests of the snapshot ask for one
         **overrides,
     }
     return load_settings(env={}, flags=flags)
@@ -43,5 +44,10 @@ def ProducerProcess(services: Services, prefix: str, log_path: Path, **settings:
         services,
         log_path,
         ["--topic-prefix", prefix],
-        {"transactional_id": f"producer-{prefix}", "retry_deadline_s": 60, **settings},
+        {
+            "transactional_id": f"producer-{prefix}",
+            "retry_deadline_s": 60,
+            "snapshot_mode": "never",
+            **settings,
+        },
     )

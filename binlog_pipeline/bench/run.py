@@ -291,7 +291,9 @@ class Bench:
         expected = rows if rows is not None else decoded.rows
         include = ",".join(f"{schema}.*" for schema in schemas)
         producer = self._process(
-            "producer", phase, {"start_position": f"{start[0]}:{start[1]}", "include_tables": include}
+            "producer",
+            phase,
+            {"start_position": f"{start[0]}:{start[1]}", "include_tables": include, "snapshot_mode": "never"},
         )
         produced = self._until(producer, PRODUCED, expected, f"{phase}: producer")
         producer.stop()
@@ -403,6 +405,7 @@ class Bench:
         settings: dict[str, object] = {
             "start_position": f"{position[0]}:{position[1]}",
             "include_tables": include,
+            "snapshot_mode": "never",  # the binlog phases measure streaming only
         }
         return self._process("producer", phase, settings), self._process("applier", phase, {})
 
