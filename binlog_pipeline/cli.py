@@ -10,7 +10,7 @@ import logging
 import shlex
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,11 +19,13 @@ from binlog_pipeline.cli_common import (
     ConfigOption,
     PrefixOption,
     SetOption,
+    SourceUrlOption,
     TargetUrlOption,
     build_settings,
     fail,
     reported_errors,
 )
+from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import StackError
 from binlog_pipeline.stack import SERVICES, Stack
 
@@ -378,6 +380,93 @@ def verify_command(
             typer.echo(f"  {report.note}")
     if not all(r.equal for r in reports):
         raise typer.Exit(1)
+
+
+@app.command("snapshot")
+def snapshot_command(
+    tables: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--table",
+            help="db.table to snapshot while streaming continues (repeat for several). Without it: "
+            "show the progress of the producer's snapshot.",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    bootstrap_servers: BootstrapOption = None,
+    topic_prefix: PrefixOption = None,
+    source_url: SourceUrlOption = None,
+    follow_progress: Annotated[
+        bool, typer.Option("--follow", help="Show a progress bar until the snapshot is complete.")
+    ] = False,
+) -> None:
+    """Incremental snapshot: with --table, ask the running producer (same topic_prefix and
+    transactional id) to snapshot those tables while it keeps streaming — e.g. a table just
+    added to include_tables. The request is stored in Kafka ({prefix}.snapshot-requests), so a
+    producer that is down takes it when it starts. Each table must exist on the source and be
+    captured by include/exclude_tables. Without --table: the progress of the producer's
+    snapshot as its last committed checkpoint records it (tables, rows, estimate)."""
+    from binlog_pipeline.ops.snapshot import describe, follow, request_snapshot, snapshot_progress
+
+    settings = build_settings(
+        config, sets, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix, source_url=source_url
+    )
+    with reported_errors(settings):
+        if tables:
+            request_snapshot(settings, tables)
+            typer.echo(
+                f"requested a snapshot of {', '.join(tables)} from {settings.effective_transactional_id()}"
+            )
+        if not follow_progress:
+            if not tables:
+                typer.echo(describe(snapshot_progress(settings)))
+            return
+        follow_with_bar(settings, follow)
+
+
+def follow_with_bar(settings: Settings, follow: Any) -> None:
+    """A rich progress bar over the committed snapshot progress: rows done of the estimate,
+    tables, rows/s and ETA."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:,.0f}/~{task.total:,.0f} rows"),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns) as bar:
+        task = bar.add_task("snapshot", total=None, rate="")
+
+        def show(progress: Any) -> None:
+            if progress is None:
+                bar.update(task, description="no snapshot recorded")
+                return
+            done, total = progress.rows_done(), max(progress.rows_estimated(), progress.rows_done(), 1)
+            speed = bar.tasks[0].speed
+            bar.update(
+                task,
+                completed=done,
+                total=total,
+                description=f"snapshot {progress.tables_done()}/{progress.count_tables()} tables",
+                rate=f"{speed:,.0f} rows/s" if speed else "",
+            )
+
+        final = follow(settings, 1.0, show)
+    if final is not None and not final.running:
+        typer.echo(f"snapshot complete: {final.count_tables()} tables, {final.rows_done():,} rows")
 
 
 @app.command("bench")
