@@ -442,13 +442,13 @@ def follow_with_bar(settings: Settings, follow: Any) -> None:
         TextColumn("{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.completed:,.0f}/~{task.total:,.0f} rows"),
+        TextColumn("{task.fields[rows]}"),
         TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
         TimeElapsedColumn(),
     )
     with Progress(*columns) as bar:
-        task = bar.add_task("snapshot", total=None, rate="")
+        task = bar.add_task("snapshot", total=None, rate="", rows="")
 
         def show(progress: Any) -> None:
             if progress is None:
@@ -462,6 +462,7 @@ def follow_with_bar(settings: Settings, follow: Any) -> None:
                 total=total,
                 description=f"snapshot {progress.tables_done()}/{progress.count_tables()} tables",
                 rate=f"{speed:,.0f} rows/s" if speed else "",
+                rows=f"{done:,}/~{total:,} rows",
             )
 
         final = follow(settings, 1.0, show)

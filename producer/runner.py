@@ -292,15 +292,16 @@ class ProducerRunner:
                 define(database, table, now)
                 if not schema.primary_key:  # one chunk, over whatever a previous attempt left
                     statement = f"TRUNCATE TABLE {quote(database)}.{quote(table)}"
+                    definition = show_create(control, database, table)
                     own, _history = builder.schema_change(
-                        database, table, "ddl", statement, None, chunk.position, None, now
+                        database, table, "ddl", statement, definition, chunk.position, None, now
                     )
                     send(own)
                 captured = CapturedTable(schema, NO_DECODER)
                 for index, row in enumerate(chunk.rows):
                     change = RowChange(captured, "r", None, row, now, index)
                     send(builder.row_message(change, chunk.position, None))
-                produced[rows_read.count(database, table)] += chunk.rows.count
+                produced[chunk.table] += chunk.rows.count
             nonlocal snapshot_committing
             snapshot_committing = snapshot.published(chunk)
             try:
@@ -322,7 +323,7 @@ class ProducerRunner:
                     requests_offset = taken[-1].next_offset
                     commit()  # the request is taken: durable in the checkpoint
             if snapshot.running:
-                snapshot.safe_point(at(), done_to, publish_chunk)
+                snapshot.safe_point(at(), done_to, publish_chunk, self._stop.is_set)
                 if s.snapshot_mode == "only" and not snapshot.running:
                     self.finished = True
 

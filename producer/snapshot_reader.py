@@ -200,7 +200,7 @@ class ChunkReader:
         params: list[Any] = []
         if keyed:
             if after is not None:
-                condition, params = _after_key(schema.primary_key, after)
+                condition, params = next_chunk_condition(schema.primary_key, after)
                 sql += f" WHERE {condition}"
             sql += " ORDER BY " + ", ".join(quote(k) for k in schema.primary_key) + f" LIMIT {int(limit)}"
         converters = [_CONVERT.get(s.kind) for s in specs]
@@ -277,7 +277,7 @@ def consistent_position_with_lock(cur: Any) -> BinlogPosition:
     return BinlogPosition(str(status[0]), int(status[1]))
 
 
-def _after_key(columns: tuple[str, ...], after: RawKey) -> tuple[str, list[Any]]:
+def next_chunk_condition(columns: tuple[str, ...], after: RawKey) -> tuple[str, list[Any]]:
     """``(k1, k2, ...) > (v1, v2, ...)`` expanded so the range optimizer uses the key:
     ``k1 > v1 OR (k1 = v1 AND k2 > v2) OR ...``."""
     if len(columns) != len(after):

@@ -87,12 +87,17 @@ class Snapshotter:
         self.publish_metrics()
 
     def safe_point(
-        self, boundary: BinlogPosition, done_to: BinlogPosition, publish: Callable[[Chunk], None]
+        self,
+        boundary: BinlogPosition,
+        done_to: BinlogPosition,
+        publish: Callable[[Chunk], None],
+        stopping: Callable[[], bool],
     ) -> None:
         """The stream has published every event before ``done_to`` and none after it;
         ``boundary`` is the end of its last transaction. Publish every chunk whose position lies
-        between the two, reading the next chunk as soon as one is out."""
-        while self.running:
+        between the two, reading the next chunk as soon as one is out (on an idle source the
+        whole snapshot runs here), until ``stopping()``."""
+        while self.running and not stopping():
             assert self.progress is not None
             if self._pending is None:
                 current = self.progress.current

@@ -64,5 +64,11 @@ def test_bench_quick_at_tiny_scale(services: Services, tmp_path: Path) -> None:
     assert results["e2e_p99_ms"] >= results["e2e_p50_ms"] > 0
     assert all(results["equal"].values()), results["equal"]
     assert results["workloads"]["sysbench"]["sysbench_tps"] > 0
+    snapshot = results["workloads"]["snapshot"]
+    assert (
+        snapshot["read_ceiling_rows_s"] > 0
+        and snapshot["producer_rows_s"] > 0
+        and snapshot["applier_rows_s"] > 0
+    )
     assert "| bulk (large txns + one huge txn) |" in (tmp_path / "t.md").read_text()
     assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -4,7 +4,10 @@ consistent with the stream, complete, and resumable after kill -9."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +20,11 @@ from binlog_pipeline.bench.workloads import ALL_TYPES_DDL
 from binlog_pipeline.chaos.workload import ADD_COLUMN, CREATE_LATE, DB, RENAME_LATE, MixedWorkload
 from producer.position import Checkpoint
 from producer.snapshot_progress import SnapshotProgress
+from producer.snapshot_reader import consistent_position_with_lock
 from schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal, table_state
 from tests.kafka_helpers import changes, decode_topic, read_all, wait_for
-from tests.producer_harness import ProducerProcess, ProducerThread, producer_settings
+from tests.producer_harness import ProducerProcess, ProducerThread, current_position, producer_settings
 from tests.services import Services, connect, query
 from tests.test_producer_types import ROWS
 
@@ -291,3 +295,278 @@ def test_snapshot_under_writes_survives_kill9(
     and DDL run, with the producer killed -9 at seeded points of the snapshot: the target ends
     CHECKSUM-equal to the source in every table."""
     snapshot_under_writes_and_kills(services, tmp_path, topic_prefix, seed, mixed_rows=40_000, kills=3)
+
+
+# --- modes ----------------------------------------------------------------------------------------
+def pipeline_cli(services: Services, prefix: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "binlog_pipeline",
+            *args,
+            "--topic-prefix",
+            prefix,
+            "--set",
+            f"transactional_id=producer-{prefix}",
+        ],
+        capture_output=True,
+        text=True,
+        env=services.env(),
+        timeout=120,
+    )
+
+
+def ops_of(services: Services, prefix: str, database: str, table: str) -> list[str]:
+    return [e["op"] for e in changes(decode_topic(services.bootstrap, prefix, database, table))]
+
+
+def test_snapshot_modes(services: Services, source_db: str, topic_prefix: str, tmp_path: Path) -> None:
+    """only: snapshot, commit, exit 0, and a later start streams on without a second snapshot;
+    never: rows that exist are not published; the status command reports what the checkpoint holds."""
+    run_sql(
+        services,
+        f"CREATE TABLE `{source_db}`.t (id INT PRIMARY KEY, v VARCHAR(8))",
+        f"INSERT INTO `{source_db}`.t VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+    )
+    include = f"{source_db}.*"
+    only = ProducerProcess(
+        services, topic_prefix, tmp_path / "only.log", snapshot_mode="only", include_tables=include
+    )
+    assert only.start().proc is not None
+    assert only.proc.wait(120) == 0, only.log()
+    assert ops_of(services, topic_prefix, source_db, "t") == ["r", "r", "r"]
+    status = pipeline_cli(services, topic_prefix, "snapshot")
+    assert status.returncode == 0 and "snapshot complete: 1 tables, 3 rows" in status.stdout, status
+    # A second start with the default mode continues from the checkpoint: no new snapshot.
+    with ProducerThread(
+        producer_settings(services, topic_prefix, snapshot_mode="initial", include_tables=include)
+    ) as producer:
+        run_sql(services, f"UPDATE `{source_db}`.t SET v = 'z' WHERE id = 2")
+        wait_for(lambda: len(ops_of(services, topic_prefix, source_db, "t")) == 4, what="the update")
+        producer.stop()
+    assert ops_of(services, topic_prefix, source_db, "t") == ["r", "r", "r", "u"]
+    # only, again: nothing left to do.
+    again = ProducerProcess(
+        services, topic_prefix, tmp_path / "again.log", snapshot_mode="only", include_tables=include
+    )
+    assert again.start().proc is not None and again.proc.wait(120) == 0, again.log()
+    assert "nothing to do" in again.log()
+
+    never_prefix = topic_prefix + "n"
+    with ProducerThread(
+        producer_settings(services, never_prefix, snapshot_mode="never", include_tables=include)
+    ) as producer:
+        run_sql(services, f"INSERT INTO `{source_db}`.t VALUES (4, 'd')")
+        wait_for(lambda: ops_of(services, never_prefix, source_db, "t") == ["c"], what="only the insert")
+        producer.stop()
+    status = pipeline_cli(services, never_prefix, "snapshot")
+    assert "no snapshot recorded" in status.stdout, status
+
+
+def test_when_needed_snapshots_again_after_the_binlog_is_purged(
+    services: Services, source_db: str, topic_prefix: str
+) -> None:
+    """when_needed: a checkpoint whose binlog file is gone means a new snapshot, then streaming;
+    initial (and never) refuse to jump the gap."""
+    run_sql(
+        services,
+        f"CREATE TABLE `{source_db}`.t (id INT PRIMARY KEY)",
+        f"INSERT INTO `{source_db}`.t VALUES (1)",
+    )
+    include = f"{source_db}.*"
+    settings = producer_settings(services, topic_prefix, snapshot_mode="when_needed", include_tables=include)
+    with ProducerThread(settings) as producer:
+        wait_for(lambda: ops_of(services, topic_prefix, source_db, "t") == ["r"], what="the snapshot")
+        producer.stop()
+    run_sql(services, f"INSERT INTO `{source_db}`.t VALUES (2)", "FLUSH BINARY LOGS")
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        cur.execute("SHOW MASTER STATUS")
+        current = cur.fetchone()[0]
+        cur.execute(f"PURGE BINARY LOGS TO '{current}'")
+    refused = ProducerThread(
+        producer_settings(services, topic_prefix, snapshot_mode="initial", include_tables=include)
+    )
+    with refused:
+        wait_for(lambda: refused.error is not None, what="initial refuses the purged position")
+    assert "no longer on the source" in str(refused.error)
+    with ProducerThread(settings) as producer:
+        wait_for(
+            lambda: ops_of(services, topic_prefix, source_db, "t") == ["r", "r", "r"], what="a new snapshot"
+        )
+        run_sql(services, f"DELETE FROM `{source_db}`.t WHERE id = 1")
+        wait_for(
+            lambda: ops_of(services, topic_prefix, source_db, "t")[-1:] == ["d"], what="streaming after it"
+        )
+        producer.stop()
+
+
+def test_incremental_snapshot_of_a_table_added_to_the_filter(
+    services: Services, source_db: str, topic_prefix: str, tmp_path: Path, target_cleanup: None
+) -> None:
+    """A table outside include_tables holds rows; the producer restarts with it included and
+    `binlog-pipeline snapshot --table` snapshots just that table while the stream and writes to
+    both tables go on: the target ends equal in both, the other table is not snapshotted."""
+    run_sql(
+        services,
+        f"CREATE TABLE `{source_db}`.a (id INT PRIMARY KEY, v INT)",
+        f"CREATE TABLE `{source_db}`.b (id INT PRIMARY KEY, v INT, u INT, UNIQUE KEY (u))",
+        f"INSERT INTO `{source_db}`.b VALUES " + ", ".join(f"({i}, {i}, {i})" for i in range(1, 3001)),
+    )
+    first = producer_settings(
+        services, topic_prefix, snapshot_mode="initial", include_tables=f"{source_db}.a"
+    )
+    both = producer_settings(
+        services,
+        topic_prefix,
+        snapshot_mode="initial",
+        include_tables=f"{source_db}.a,{source_db}.b",
+        snapshot_chunk_rows=500,
+    )
+    refused = pipeline_cli(
+        services,
+        topic_prefix,
+        "snapshot",
+        "--table",
+        f"{source_db}.b",
+        "--set",
+        f"include_tables={source_db}.a",
+    )
+    assert refused.returncode == 2 and "is not captured" in refused.stderr, refused
+    missing = pipeline_cli(services, topic_prefix, "snapshot", "--table", f"{source_db}.nope")
+    assert missing.returncode == 2 and "is not a table on the source" in missing.stderr, missing
+    stop_writes = threading.Event()
+
+    def writes() -> None:
+        n = 0
+        with connect(services.source_admin) as conn, conn.cursor() as cur:
+            while not stop_writes.is_set():
+                n += 1
+                cur.execute(f"INSERT INTO `{source_db}`.a VALUES ({n}, {n})")
+                # swap two rows' unique values through a free one, in source order
+                x, y = 1 + n % 3000, 1 + (n * 7) % 3000
+                conn.begin()
+                cur.execute(f"SELECT id, u FROM `{source_db}`.b WHERE id IN ({x}, {y}) FOR UPDATE")
+                found = dict(cur.fetchall())
+                if x != y and len(found) == 2:
+                    cur.execute(f"UPDATE `{source_db}`.b SET u = -1 WHERE id = {x}")
+                    cur.execute(f"UPDATE `{source_db}`.b SET u = {found[x]}, v = v + 1 WHERE id = {y}")
+                    cur.execute(f"UPDATE `{source_db}`.b SET u = {found[y]} WHERE id = {x}")
+                conn.commit()
+                if n % 10 == 0:
+                    cur.execute(f"UPDATE `{source_db}`.b SET id = id + 10000 WHERE id = {n // 10}")
+                time.sleep(0.005)
+
+    writer = threading.Thread(target=writes, daemon=True)
+    with ApplierThread(applier_settings(services, topic_prefix)) as applier:
+        with ProducerThread(first) as producer:
+            wait_for(
+                lambda: (s := snapshot_state(services, topic_prefix)) is not None and not s.running,
+                what="first snapshot",
+            )
+            producer.stop()
+        writer.start()
+        with ProducerThread(both) as producer:
+            requested = pipeline_cli(
+                services, topic_prefix, "snapshot", "--table", f"{source_db}.b", "--follow"
+            )
+            assert requested.returncode == 0, requested
+            assert "snapshot complete" in requested.stdout, requested.stdout
+            stop_writes.set()
+            writer.join()
+            wait_for(
+                lambda: applier.error is not None or equal(services, source_db, ("a", "b")),
+                timeout_s=120,
+                what="a and b equal",
+            )
+            assert applier.error is None, applier.error
+            producer.stop()
+        applier.stop()
+    assert "r" not in ops_of(services, topic_prefix, source_db, "a")
+    assert ops_of(services, topic_prefix, source_db, "b").count("r") >= 3000 - 300
+    for table in ("a", "b"):
+        sc, tc, sn, tn = table_state(services, source_db, table)
+        assert (sc, sn) == (tc, tn)
+
+
+def test_key_change_of_a_row_missing_on_the_target(
+    services: Services, source_db: str, topic_prefix: str, target_cleanup: None
+) -> None:
+    """A table with a unique secondary key is applied in exact order; a primary-key change of a
+    row the target does not hold (it predates the pipeline, as mid-snapshot) writes the new row."""
+    run_sql(
+        services,
+        f"CREATE TABLE `{source_db}`.t (id INT PRIMARY KEY, u INT, UNIQUE KEY (u))",
+        f"INSERT INTO `{source_db}`.t VALUES (1, 1)",
+    )
+    with (
+        ApplierThread(applier_settings(services, topic_prefix)) as applier,
+        ProducerThread(
+            producer_settings(
+                services,
+                topic_prefix,
+                snapshot_mode="never",
+                include_tables=f"{source_db}.*",
+                start_position=current_position(services),
+            )
+        ) as producer,
+    ):
+        run_sql(services, f"UPDATE `{source_db}`.t SET id = 2 WHERE id = 1")
+        wait_for(lambda: applier.error is not None or equal(services, source_db, ("t",)), what="t equal")
+        assert applier.error is None, applier.error
+        producer.stop()
+        applier.stop()
+
+
+def test_consistent_position_with_the_global_read_lock(services: Services) -> None:
+    """The MySQL path (no binlog_snapshot_position): FTWRL only around taking the view; on an idle
+    server it names the same position as MariaDB's snapshot status."""
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        locked = consistent_position_with_lock(cur)
+        cur.execute("SHOW STATUS LIKE 'binlog_snapshot_position'")
+        reported = int(cur.fetchone()[1])
+        cur.execute("COMMIT")
+        cur.execute("SELECT 1")  # the lock is gone: a write elsewhere would not wait
+    assert locked.pos == reported
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_snapshot_of_a_million_rows_under_writes_survives_kill9(
+    services: Services, tmp_path: Path, topic_prefix: str, seed: int
+) -> None:
+    """The same at ~1.1M rows across the tables, five kills per seed."""
+    snapshot_under_writes_and_kills(services, tmp_path, topic_prefix, seed, mixed_rows=650_000, kills=5)
+
+
+def test_sigterm_mid_snapshot_stops_promptly_and_resumes(
+    services: Services, source_db: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    """SIGTERM during a snapshot of an idle source (where chunks follow each other without
+    returning to the stream) commits what is done and exits 0; the next start finishes it."""
+    run_sql(
+        services,
+        f"CREATE TABLE `{source_db}`.t (id INT PRIMARY KEY, v VARCHAR(40))",
+        *(
+            f"INSERT INTO `{source_db}`.t VALUES "
+            + ", ".join(f"({i}, REPEAT('x', 40))" for i in range(start, start + 1000))
+            for start in range(1, 30_001, 1000)
+        ),
+    )
+    settings = {"snapshot_mode": "initial", "include_tables": f"{source_db}.*", "snapshot_chunk_rows": 100}
+    watcher = CheckpointWatcher(services, topic_prefix)
+    try:
+        first = ProducerProcess(services, topic_prefix, tmp_path / "first.log", **settings).start()
+        wait_for(lambda: (s := watcher.latest) is not None and s.rows_done() >= 2000, interval_s=0.01)
+        started = time.monotonic()
+        assert first.terminate(timeout_s=30) == 0, first.log()
+        assert time.monotonic() - started < 10
+        stopped_at = watcher.latest
+        assert stopped_at is not None and stopped_at.running, "the snapshot finished before SIGTERM"
+        second = ProducerProcess(services, topic_prefix, tmp_path / "second.log", **settings).start()
+        wait_for(lambda: (s := watcher.latest) is not None and not s.running, timeout_s=120)
+        assert second.terminate() == 0, second.log()
+    finally:
+        watcher.close()
+    ids = [e["after"]["id"] for e in changes(decode_topic(services.bootstrap, topic_prefix, source_db, "t"))]
+    assert sorted(ids) == list(range(1, 30_001)), "every row exactly once across the two runs"

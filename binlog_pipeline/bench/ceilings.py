@@ -3,7 +3,9 @@
 - decode: python-mysql-replication's ``BinLogStreamReader`` alone over the same binlog range,
   every row decoded by the library (``event.rows``) and nothing else done with it;
 - apply: batched multi-row upserts with pymysql into the target — the same rows, the same
-  transaction size as the applier's default batch, and nothing else.
+  transaction size as the applier's default batch, and nothing else;
+- snapshot read: the same table read in primary-key chunks of the snapshot's chunk size, each in
+  its own consistent-snapshot transaction, with pymysql's own conversions and nothing else.
 """
 
 from __future__ import annotations
@@ -104,3 +106,26 @@ def apply_ceiling(url: DatabaseUrl, rows: int, per_transaction: int, advance: Ca
     seconds = time.monotonic() - started
     execute(url, "DROP DATABASE bench_ceiling")
     return Rate(rows, seconds)
+
+
+def read_ceiling(url: DatabaseUrl, table: str, chunk_rows: int, advance: Callable[[int], None]) -> Rate:
+    """Rows/s of bare chunked consistent reads of ``table`` (primary key ``id``)."""
+    conn = connect(url)
+    rows, last = 0, None
+    started = time.monotonic()
+    try:
+        with conn.cursor() as cur:
+            while True:
+                cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+                where = "" if last is None else f" WHERE id > {int(last)}"
+                cur.execute(f"SELECT * FROM {table}{where} ORDER BY id LIMIT {int(chunk_rows)}")
+                chunk = cur.fetchall()
+                cur.execute("COMMIT")
+                rows += len(chunk)
+                advance(len(chunk))
+                if len(chunk) < chunk_rows:
+                    break
+                last = chunk[-1][0]
+    finally:
+        conn.close()
+    return Rate(rows, time.monotonic() - started)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 def markdown(r: dict[str, Any]) -> str:
     m, wl = r["machine"], r["workloads"]
     bulk, wide, sb, lat = wl["bulk"], wl["wide"], wl["sysbench"], wl["latency"]
+    snap = wl["snapshot"]
     lines = [
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GiB; source {m['source_server']}; "
         f"Python {m['python']}. Sizes: {r['sizes']['bulk_rows']:,} rows in {r['sizes']['bulk_txn_rows']:,}-row "
@@ -23,6 +24,9 @@ def markdown(r: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
         f"| bulk (large txns + one huge txn) | {bulk['decode_ceiling_rows_s']:,} | {bulk['producer_rows_s']:,} | "
         f"{bulk['producer_ratio']:.2f} | {bulk['apply_ceiling_rows_s']:,} | {bulk['applier_rows_s']:,} | {bulk['applier_ratio']:.2f} |",
+        f"| initial snapshot of the bulk table (chunks of {snap['chunk_rows']:,}; read ceiling: bare chunked reads) | "
+        f"{snap['read_ceiling_rows_s']:,} | {snap['producer_rows_s']:,} | {snap['producer_ratio']:.2f} | "
+        f"{snap['apply_ceiling_rows_s']:,} | {snap['applier_rows_s']:,} | {snap['applier_ratio']:.2f} |",
         f"| wide table, every type | {wide['decode_ceiling_rows_s']:,} | {wide['producer_rows_s']:,} | "
         f"{wide['producer_ratio']:.2f} | | {wide['applier_rows_s']:,} | |",
         f"| sysbench oltp_write_only backlog | {sb['decode_ceiling_rows_s']:,} | {sb['producer_rows_s']:,} | "

@@ -24,7 +24,7 @@ from typing import Any
 from rich.progress import Progress
 
 from binlog_pipeline.bench import workloads as w
-from binlog_pipeline.bench.ceilings import Rate, apply_ceiling, decode_ceiling
+from binlog_pipeline.bench.ceilings import Rate, apply_ceiling, decode_ceiling, read_ceiling
 from binlog_pipeline.bench.processes import PipelineProcess
 from binlog_pipeline.config import Settings
 from binlog_pipeline.dburl import DatabaseUrl
@@ -33,6 +33,7 @@ from binlog_pipeline.metrics import binlog_file_index
 SAMPLE_S = 0.25
 PRODUCED = "binlog_pipeline_producer_rows_produced_total"
 APPLIED = "binlog_pipeline_applier_rows_applied_total"
+SNAPSHOT_DB = "bench_snapshot"  # the snapshot phase's target database
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class Bench:
     def run(self) -> dict[str, Any]:
         self._prepare()
         bulk = self._bulk()
+        snapshot = self._snapshot(bulk["apply_ceiling_rows_s"])
         wide = self._wide()
         sysbench = self._sysbench()
         sysbench["fixed_rate"] = self._sysbench_fixed_rate()
@@ -129,7 +131,13 @@ class Bench:
             "e2e_p99_ms": latency["p99_ms"],
             "rss_peak_mb": dict(self.rss),
             "resume_s": wide["resume_s"],
-            "workloads": {"bulk": bulk, "wide": wide, "sysbench": sysbench, "latency": latency},
+            "workloads": {
+                "bulk": bulk,
+                "snapshot": snapshot,
+                "wide": wide,
+                "sysbench": sysbench,
+                "latency": latency,
+            },
             "equal": equal,
         }
 
@@ -137,6 +145,7 @@ class Bench:
         task = self.progress.add_task("preparing databases", total=None)
         for url in (self.source_admin, self.target_admin):
             w.execute(url, "DROP DATABASE IF EXISTS bench", "DROP DATABASE IF EXISTS sbtest")
+        w.execute(self.target_admin, f"DROP DATABASE IF EXISTS {SNAPSHOT_DB}")
         w.execute(
             self.source_admin,
             "CREATE DATABASE bench",
@@ -173,6 +182,38 @@ class Bench:
             round(result["applier_rows_s"] / ceiling.rows_s, 3) if ceiling.rows_s else 0.0
         )
         return result
+
+    def _snapshot(self, apply_ceiling_rows_s: float) -> dict[str, Any]:
+        """The initial snapshot of the bulk table (its own topics, routed to another target
+        database): producer and applier against bare chunked consistent reads and bare upserts."""
+        rows = self.sizes.bulk_rows
+        chunk_rows = self.settings.snapshot_chunk_rows
+        task = self.progress.add_task("snapshot: read ceiling (bare chunked reads)", total=rows)
+        ceiling = read_ceiling(self.source_admin, "bench.bulk", chunk_rows, self._advancer(task))
+        prefix = f"{self.prefix}s"
+        producer = self._process(
+            "producer",
+            "snapshot",
+            {"snapshot_mode": "initial", "include_tables": "bench.bulk"},
+            prefix=prefix,
+        )
+        produced = self._until(producer, PRODUCED, rows, "snapshot: producer")
+        producer.stop()
+        applier = self._process("applier", "snapshot", {"routes": f"bench={SNAPSHOT_DB}"}, prefix=prefix)
+        applied = self._until(applier, APPLIED, rows, "snapshot: applier")
+        applier.stop()
+        return {
+            "rows": rows,
+            "chunk_rows": chunk_rows,
+            "read_ceiling_rows_s": round(ceiling.rows_s),
+            "producer_rows_s": round(produced.rate.rows_s),
+            "producer_ratio": round(produced.rate.rows_s / ceiling.rows_s, 3) if ceiling.rows_s else 0.0,
+            "apply_ceiling_rows_s": round(apply_ceiling_rows_s),
+            "applier_rows_s": round(applied.rate.rows_s),
+            "applier_ratio": round(applied.rate.rows_s / apply_ceiling_rows_s, 3)
+            if apply_ceiling_rows_s
+            else 0.0,
+        }
 
     def _wide(self) -> dict[str, Any]:
         start = w.binlog_position(self.source_admin)
@@ -391,6 +432,9 @@ class Bench:
             table: checksum(self.source_admin, table) == checksum(self.target_admin, table)
             for table in tables
         }
+        result[f"{SNAPSHOT_DB}.bulk (snapshot of bench.bulk)"] = checksum(
+            self.source_admin, "bench.bulk"
+        ) == checksum(self.target_admin, f"{SNAPSHOT_DB}.bulk")
         columns = "COUNT(*), BIT_XOR(CRC32(CONCAT_WS('#', id, created_at, payload)))"
         result["bench.latency"] = _one(self.source_admin, f"SELECT {columns} FROM bench.latency") == _one(
             self.target_admin, f"SELECT {columns} FROM bench.latency"
@@ -409,12 +453,15 @@ class Bench:
         }
         return self._process("producer", phase, settings), self._process("applier", phase, {})
 
-    def _process(self, role: str, phase: str, settings: dict[str, object]) -> PipelineProcess:
-        common: dict[str, object] = {"topic_prefix": self.prefix}
+    def _process(
+        self, role: str, phase: str, settings: dict[str, object], prefix: str | None = None
+    ) -> PipelineProcess:
+        prefix = prefix or self.prefix
+        common: dict[str, object] = {"topic_prefix": prefix}
         if role == "producer":
-            common["transactional_id"] = f"{self.prefix}-producer"
+            common["transactional_id"] = f"{prefix}-producer"
         else:
-            common["group_id"] = f"{self.prefix}-applier"
+            common["group_id"] = f"{prefix}-applier"
         log = self.out_dir / f"{phase}-{role}.log"
         return PipelineProcess(role, self.env, {**common, **settings}, log).start()
 

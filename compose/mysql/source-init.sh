@@ -7,6 +7,9 @@ password="$(cat /run/secrets/producer_password)"
 mysql -uroot -p"$(cat /run/secrets/source_root_password)" <<SQL
 CREATE USER IF NOT EXISTS 'binlog_producer'@'%' IDENTIFIED BY '${password}';
 GRANT SELECT, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'binlog_producer'@'%';
+-- MySQL only: the snapshot's per-chunk FLUSH TABLES WITH READ LOCK, held around START TRANSACTION
+-- WITH CONSISTENT SNAPSHOT + SHOW BINARY LOG STATUS (MariaDB reports the position without a lock).
+GRANT RELOAD ON *.* TO 'binlog_producer'@'%';
 CREATE DATABASE IF NOT EXISTS shop;
 CREATE TABLE IF NOT EXISTS shop.orders (
   id BIGINT PRIMARY KEY AUTO_INCREMENT,
