@@ -90,6 +90,14 @@ class ColumnFilter:
         name = f"{database}.{table}.{column}"
         return any(fnmatch.fnmatchcase(name, p) for p in self._exclude)
 
+    @staticmethod
+    def check_keys_kept(database: str, table: str, dropped: set[str], primary_key: tuple[str, ...]) -> None:
+        if dropped & set(primary_key):
+            raise PermanentError(
+                f"exclude_columns removes primary-key column(s) {sorted(dropped & set(primary_key))} of "
+                f"{database}.{table}; keys identify rows downstream and cannot be excluded"
+            )
+
 
 class TableFilter:
     """Include/exclude glob patterns over ``db.table`` (include empty = everything)."""
@@ -246,11 +254,7 @@ class BinlogReader:
         primary_key = tuple(c.name for c in columns if c.is_primary)
         keep = [i for i, spec in enumerate(specs) if not self._columns.excluded(database, table, spec.name)]
         dropped = [specs[i].name for i in range(len(specs)) if i not in keep]
-        if set(dropped) & set(primary_key):
-            raise PermanentError(
-                f"exclude_columns removes primary-key column(s) {sorted(set(dropped) & set(primary_key))} of "
-                f"{database}.{table}; keys identify rows downstream and cannot be excluded"
-            )
+        self._columns.check_keys_kept(database, table, set(dropped), primary_key)
         schema = TableSchema(database, table, tuple(specs[i] for i in keep), primary_key)
         log.info(
             "captured table %s.%s",

@@ -102,11 +102,7 @@ def describe(cur: Any, database: str, table: str, excluded: ColumnFilter) -> Sou
     primary_key = tuple(str(row[0]) for row in rows if row[3] == "PRI")
     kept = tuple(spec for spec in specs if not excluded.excluded(database, table, spec.name))
     dropped = {spec.name for spec in specs} - {spec.name for spec in kept}
-    if dropped & set(primary_key):
-        raise PermanentError(
-            f"exclude_columns removes primary-key column(s) {sorted(dropped & set(primary_key))} of "
-            f"{database}.{table}; keys identify rows downstream and cannot be excluded"
-        )
+    excluded.check_keys_kept(database, table, dropped, primary_key)
     cur.execute(
         "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
         (database, table),
