@@ -379,11 +379,28 @@ def test_when_needed_snapshots_again_after_the_binlog_is_purged(
     with ProducerThread(settings) as producer:
         wait_for(lambda: ops_of(services, topic_prefix, source_db, "t") == ["r"], what="the snapshot")
         producer.stop()
-    run_sql(services, f"INSERT INTO `{source_db}`.t VALUES (2)", "FLUSH BINARY LOGS")
-    with connect(services.source_admin) as conn, conn.cursor() as cur:
-        cur.execute("SHOW MASTER STATUS")
-        current = cur.fetchone()[0]
-        cur.execute(f"PURGE BINARY LOGS TO '{current}'")
+    run_sql(services, f"INSERT INTO `{source_db}`.t VALUES (2)")
+    checkpoint = producer_checkpoint(services, topic_prefix)
+    assert checkpoint is not None
+
+    def purged() -> bool:
+        """MariaDB keeps a file until its binlog checkpoint (crash recovery) has passed it, which
+        lags under load: rotate and purge until the checkpoint's file is really gone."""
+        with connect(services.source_admin) as conn, conn.cursor() as cur:
+            cur.execute("FLUSH BINARY LOGS")
+            cur.execute("SHOW MASTER STATUS")
+            cur.execute(f"PURGE BINARY LOGS TO '{cur.fetchone()[0]}'")
+            cur.execute("SHOW BINARY LOGS")
+            return checkpoint.position.file not in {row[0] for row in cur.fetchall()}
+
+    try:
+        wait_for(purged, timeout_s=120, interval_s=1, what=f"{checkpoint.position.file} purged")
+    except AssertionError as exc:
+        dumps = query(
+            services.source_admin,
+            "SELECT ID, STATE FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'",
+        )
+        raise AssertionError(f"{exc}; binlog dump threads still open: {dumps}") from exc
     refused = ProducerThread(
         producer_settings(services, topic_prefix, snapshot_mode="initial", include_tables=include)
     )
