@@ -355,7 +355,13 @@ def test_snapshot_modes(services: Services, source_db: str, topic_prefix: str, t
 
     never_prefix = topic_prefix + "n"
     with ProducerThread(
-        producer_settings(services, never_prefix, snapshot_mode="never", include_tables=include)
+        producer_settings(
+            services,
+            never_prefix,
+            snapshot_mode="never",
+            include_tables=include,
+            start_position=current_position(services),  # the insert below is after it, however fast
+        )
     ) as producer:
         run_sql(services, f"INSERT INTO `{source_db}`.t VALUES (4, 'd')")
         wait_for(lambda: ops_of(services, never_prefix, source_db, "t") == ["c"], what="only the insert")
