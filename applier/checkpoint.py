@@ -15,13 +15,14 @@ from typing import Any, Literal, Protocol
 
 from confluent_kafka import KafkaException, TopicPartition
 
-from applier.sql_writer import Statement, quote
+from applier.sql_writer import Statement
 from applier.target import Target
 from binlog_pipeline.metrics import (
     APPLIER_APPLY_SECONDS,
     APPLIER_COMMIT_SECONDS,
     APPLIER_OFFSET_COMMIT_SECONDS,
 )
+from binlog_pipeline.sql import qualified, quote
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class CheckpointTable:
     def __init__(self, qualified_name: str, group_id: str) -> None:
         database, table = qualified_name.split(".", 1)
         self.database = database
-        self.name = f"{quote(database)}.{quote(table)}"
+        self.name = qualified(database, table)
         self.group_id = group_id
 
     def ensure(self, target: Target) -> None:

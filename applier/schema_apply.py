@@ -15,11 +15,11 @@ import pymysql
 
 from applier.messages import Coordinates, RowChange, SchemaChange
 from applier.planner import Route
-from applier.sql_writer import quote
 from applier.target import Target, classify, normalise_create
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError
 from binlog_pipeline.kafka_read import committed_reader, read_to_end
+from binlog_pipeline.sql import qualified
 from schemas.codec import DecodeError
 from schemas.ddl import CREATE_TABLE_HEAD, affected_tables, statement_kind
 from schemas.registry import TopicSchemaStore
@@ -86,7 +86,7 @@ class SchemaApplier:
         if statement_kind(change.statement) == "TRUNCATE":
             # Names only the table: safe to aim at the routed target (the snapshot of a table
             # without a primary key starts with one, so that a re-snapshot cannot duplicate rows).
-            statement = f"TRUNCATE TABLE {quote(target_name[0])}.{quote(target_name[1])}"
+            statement = f"TRUNCATE TABLE {qualified(target_name[0], target_name[1])}"
             log.info("applying DDL: %s", statement, extra=change.where.log_fields())
             self._run(lambda: self._target.run_ddl(change.database, statement), f"DDL at {change.where}")
             return
@@ -105,7 +105,7 @@ class SchemaApplier:
         statement = change.statement
         if statement_kind(statement) == "DROP TABLE":
             # One record per dropped table; the statement may name several (some already gone).
-            statement = f"DROP TABLE IF EXISTS {quote(target_name[0])}.{quote(target_name[1])}"
+            statement = f"DROP TABLE IF EXISTS {qualified(target_name[0], target_name[1])}"
         log.info("applying DDL: %s", statement, extra=change.where.log_fields())
         self._run(lambda: self._target.run_ddl(change.database, statement), f"DDL at {change.where}")
 

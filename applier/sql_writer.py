@@ -9,11 +9,8 @@ from typing import Any
 
 from applier.messages import RowChange
 from applier.sql_values import row_converter
+from binlog_pipeline.sql import qualified, quote
 from schemas.columns import ColumnKind, ColumnSpec
-
-
-def quote(identifier: str) -> str:
-    return "`" + identifier.replace("`", "``") + "`"
 
 
 @dataclass(frozen=True)
@@ -29,7 +26,7 @@ class TableWriter:
     def __init__(
         self, database: str, table: str, columns: tuple[ColumnSpec, ...], primary_key: tuple[str, ...]
     ) -> None:
-        self.qualified = f"{quote(database)}.{quote(table)}"
+        self.qualified = qualified(database, table)
         self.columns = columns
         self.primary_key = primary_key
         self.enum_columns = tuple(

@@ -11,9 +11,9 @@ from typing import Any
 
 import pymysql
 
-from applier.sql_writer import quote
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError, TransientError
+from binlog_pipeline.sql import qualified, quote
 from schemas.ddl import CREATE_TABLE_HEAD
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class Target:
                     (database, table),
                 )
                 row = cur.fetchone()
-                cur.execute(f"SHOW CREATE TABLE {quote(database)}.{quote(table)}")
+                cur.execute(f"SHOW CREATE TABLE {qualified(database, table)}")
                 create = cur.fetchone()
                 info = TableInfo(True, columns, bool(row and row[0]), str(create[1]) if create else None)
         self._info[key] = info
@@ -144,7 +144,7 @@ class Target:
         if match is None:
             raise PermanentError(f"cannot create {database}.{table}: not a CREATE TABLE statement")
         body = create_table[match.end() :]  # verbatim: a COMMENT may contain anything
-        statement = f"CREATE TABLE IF NOT EXISTS {quote(database)}.{quote(table)}{body}"
+        statement = f"CREATE TABLE IF NOT EXISTS {qualified(database, table)}{body}"
         with self.conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote(database)}")
             cur.execute(statement)

@@ -10,7 +10,7 @@ import logging
 import shlex
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -408,7 +408,7 @@ def snapshot_command(
     producer that is down takes it when it starts. Each table must exist on the source and be
     captured by include/exclude_tables. Without --table: the progress of the producer's
     snapshot as its last committed checkpoint records it (tables, rows, estimate)."""
-    from binlog_pipeline.ops.snapshot import describe, follow, request_snapshot, snapshot_progress
+    from binlog_pipeline.ops.snapshot import describe, request_snapshot, snapshot_progress
 
     settings = build_settings(
         config, sets, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix, source_url=source_url
@@ -423,10 +423,10 @@ def snapshot_command(
             if not tables:
                 typer.echo(describe(snapshot_progress(settings)))
             return
-        follow_with_bar(settings, follow)
+        follow_with_bar(settings)
 
 
-def follow_with_bar(settings: Settings, follow: Any) -> None:
+def follow_with_bar(settings: Settings) -> None:
     """A rich progress bar over the committed snapshot progress: rows done of the estimate,
     tables, rows/s and ETA."""
     from rich.progress import (
@@ -437,6 +437,9 @@ def follow_with_bar(settings: Settings, follow: Any) -> None:
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+
+    from binlog_pipeline.ops.snapshot import follow
+    from producer.snapshot_progress import SnapshotProgress
 
     columns = (
         TextColumn("{task.description}"),
@@ -450,7 +453,7 @@ def follow_with_bar(settings: Settings, follow: Any) -> None:
     with Progress(*columns) as bar:
         task = bar.add_task("snapshot", total=None, rate="", rows="")
 
-        def show(progress: Any) -> None:
+        def show(progress: SnapshotProgress | None) -> None:
             if progress is None:
                 bar.update(task, description="no snapshot recorded")
                 return

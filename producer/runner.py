@@ -28,6 +28,7 @@ from binlog_pipeline.metrics import (
     binlog_file_index,
 )
 from binlog_pipeline.retry import observed_retry, retrying
+from binlog_pipeline.sql import qualified
 from producer.binlog_reader import (
     BinlogReader,
     CapturedTable,
@@ -85,7 +86,7 @@ class ProducerRunner:
         info = self._retrying(lambda: inspect_source(s))
         self._publisher = TransactionalPublisher(s, self._topics)
         self._retrying(self._publisher.init)
-        self._requests = RequestReader(s, self._topics.snapshot_requests, s.kafka_timeout_s)
+        self._requests = RequestReader(s, self._topics.snapshot_requests)
         try:
             while not self._stop.is_set() and not self.finished:
                 self._retrying(lambda: self._stream_once(info))
@@ -167,16 +168,21 @@ class ProducerRunner:
             publisher.abort()
             raise
 
-    def _plan_snapshot(self) -> SnapshotProgress:
-        """Every captured table, in name order, with information_schema's row estimate."""
+    def _captured_tables(self) -> dict[str, int]:
+        """Every captured table (``db.table``, in name order) with information_schema's row estimate."""
         assert self._settings.source_url is not None
         conn = connect(self._settings.source_url)
         try:
             with conn.cursor() as cur:
-                tables = captured_tables(cur, self._filter)
+                return dict(captured_tables(cur, self._filter))
         finally:
             conn.close()
-        return SnapshotProgress.start([TableProgress(name, estimated_rows=rows) for name, rows in tables])
+
+    def _plan_snapshot(self) -> SnapshotProgress:
+        tables = self._captured_tables()
+        return SnapshotProgress.start(
+            [TableProgress(name, estimated_rows=rows) for name, rows in tables.items()]
+        )
 
     def _stream(
         self,
@@ -291,7 +297,7 @@ class ProducerRunner:
                 schema = chunk.source.schema
                 define(database, table, now)
                 if not schema.primary_key:  # one chunk, over whatever a previous attempt left
-                    statement = f"TRUNCATE TABLE {quote(database)}.{quote(table)}"
+                    statement = f"TRUNCATE TABLE {qualified(database, table)}"
                     definition = show_create(control, database, table)
                     own, _history = builder.schema_change(
                         database, table, "ddl", statement, definition, chunk.position, None, now
@@ -406,13 +412,7 @@ class ProducerRunner:
     def _requested_tables(self, names: list[str]) -> list[tuple[str, int]]:
         """Requested tables that exist and are captured, with their row estimates; the others
         are reported (the command checks the same before it sends a request)."""
-        assert self._settings.source_url is not None
-        conn = connect(self._settings.source_url)
-        try:
-            with conn.cursor() as cur:
-                known = dict(captured_tables(cur, self._filter))
-        finally:
-            conn.close()
+        known = self._captured_tables()
         wanted = []
         for name in dict.fromkeys(names):
             if name in known:
@@ -426,10 +426,6 @@ class ProducerRunner:
 
 
 NO_DECODER = RowImageDecoder([])  # snapshot rows arrive decoded
-
-
-def quote(identifier: str) -> str:
-    return "`" + identifier.replace("`", "``") + "`"
 
 
 class RowsRead:
@@ -450,7 +446,7 @@ class RowsRead:
 
 def show_create(conn: Any, database: str, table: str) -> str | None:
     """SHOW CREATE TABLE, or None when the table no longer exists (dropped or renamed away)."""
-    quoted = f"`{database.replace('`', '``')}`.`{table.replace('`', '``')}`"
+    quoted = qualified(database, table)
     try:
         with conn.cursor() as cur:
             cur.execute(f"SHOW CREATE TABLE {quoted}")

@@ -28,6 +28,7 @@ import pymysql.cursors
 
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError, TransientError
+from binlog_pipeline.sql import qualified, quote
 from producer.binlog_reader import ColumnFilter
 from producer.position import BinlogPosition
 from producer.source_check import CONNECTION_ERRORS, binlog_status
@@ -77,10 +78,6 @@ def _key_expression(spec: ColumnSpec) -> str:
     """A key column as the WHERE of the next chunk compares it (TIMESTAMP as UTC text)."""
     column = quote(spec.name)
     return f"CAST({column} AS DOUBLE)" if spec.kind is ColumnKind.FLOAT else column
-
-
-def quote(identifier: str) -> str:
-    return "`" + identifier.replace("`", "``") + "`"
 
 
 class RowSpool:
@@ -196,7 +193,7 @@ class ChunkReader:
         select = ", ".join(_select_expression(s) for s in specs)
         if keyed:  # the key again, raw, to continue after it
             select += ", " + ", ".join(_key_expression(s) for s in key_specs)
-        sql = f"SELECT {select} FROM {quote(database)}.{quote(name)}"
+        sql = f"SELECT {select} FROM {qualified(database, name)}"
         params: list[Any] = []
         if keyed:
             if after is not None:
@@ -206,7 +203,7 @@ class ChunkReader:
         converters = [_CONVERT.get(s.kind) for s in specs]
         width = len(specs)
         spool = RowSpool()
-        last_key: RawKey | None = None
+        last: tuple[Any, ...] | None = None
         cur = self._data.cursor(pymysql.cursors.SSCursor)
         try:
             position = self._open_snapshot(cur)
@@ -214,7 +211,7 @@ class ChunkReader:
                 cur.execute(sql, params)
             except pymysql.MySQLError as exc:
                 if exc.args and exc.args[0] == _NO_SUCH_TABLE:
-                    self._end(cur)
+                    cur.execute("COMMIT")
                     return self._gone(table)
                 raise
             for raw in cur.fetchall_unbuffered():
@@ -223,16 +220,16 @@ class ChunkReader:
                     if convert is not None and row[i] is not None:
                         row[i] = convert(row[i])
                 spool.append(row)
-                if keyed:
-                    last_key = list(raw[width:])
+                last = raw
             with self._meta.cursor() as meta:
                 now = describe(meta, database, name, self._columns)
-            self._end(cur)
+            cur.execute("COMMIT")
         finally:
             cur.close()
         if now is None or now.schema != schema:
             spool.close()
             return None  # the definition changed between planning the read and taking the view
+        last_key: RawKey | None = list(last[width:]) if keyed and last is not None else None
         complete = not keyed or spool.count < limit
         if not complete and last_key == after:
             spool.close()
@@ -240,7 +237,7 @@ class ChunkReader:
                 f"snapshot of {table} makes no progress past key {after!r}: the key does not compare "
                 "as read (please report this with the table's definition)"
             )
-        return Chunk(table, position, before, spool, last_key if keyed else None, complete)
+        return Chunk(table, position, before, spool, last_key, complete)
 
     def _open_snapshot(self, cur: Any) -> BinlogPosition:
         """Start the consistent read and return the binlog position its view corresponds to."""
@@ -252,10 +249,6 @@ class ChunkReader:
                 str(status["binlog_snapshot_file"]), int(status["binlog_snapshot_position"])
             )
         return consistent_position_with_lock(cur)
-
-    @staticmethod
-    def _end(cur: Any) -> None:
-        cur.execute("COMMIT")
 
     def _gone(self, table: str) -> Chunk:
         """A dropped (or renamed-away) table: nothing to read; its DDL is in the stream."""

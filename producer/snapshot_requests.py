@@ -50,9 +50,9 @@ def send_request(settings: Settings, topic: str, tables: list[str]) -> None:
 class RequestReader:
     """The producer's reader of the request topic (one consumer, reused; assign, never commit)."""
 
-    def __init__(self, settings: Settings, topic: str, timeout_s: float) -> None:
+    def __init__(self, settings: Settings, topic: str) -> None:
         self._topic = topic
-        self._timeout_s = timeout_s
+        self._timeout_s = settings.kafka_timeout_s
         self._key = settings.effective_transactional_id().encode()
         self._consumer: Consumer = committed_reader(
             settings.librdkafka(), f"{settings.effective_transactional_id()}.snapshot-requests"

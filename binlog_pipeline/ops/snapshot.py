@@ -30,16 +30,14 @@ def request_snapshot(settings: Settings, tables: list[str]) -> None:
     conn = connect(settings.source_url)
     try:
         with conn.cursor() as cur:
-            captured = dict(
-                captured_tables(cur, TableFilter(settings.include_tables, settings.exclude_tables))
-            )
             everything = dict(captured_tables(cur, TableFilter([], [])))
     finally:
         conn.close()
+    captured = TableFilter(settings.include_tables, settings.exclude_tables)
     for name in tables:
         if name not in everything:
             raise ConfigError(f"{name} is not a table on the source {settings.source_url}")
-        if name not in captured:
+        if not captured(*name.split(".")):
             raise ConfigError(
                 f"{name} is not captured: include_tables={settings.include_tables} "
                 f"exclude_tables={settings.exclude_tables}; add it to include_tables and restart the "

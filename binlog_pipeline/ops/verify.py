@@ -20,12 +20,9 @@ import pymysql
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError
 from binlog_pipeline.routing import route_table
+from binlog_pipeline.sql import quote as q
 
 SYSTEM_DATABASES = ("mysql", "information_schema", "performance_schema", "sys", "binlog_pipeline")
-
-
-def q(identifier: str) -> str:
-    return "`" + identifier.replace("`", "``") + "`"
 
 
 @dataclass
