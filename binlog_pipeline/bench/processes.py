@@ -66,14 +66,8 @@ class PipelineProcess:
             raise RuntimeError(f"{self.module} exited unexpectedly:\n{tail}")
 
     def _vm_hwm_mb(self) -> float:
-        """The kernel's peak resident set size of the process (VmHWM)."""
         assert self.proc is not None
-        try:
-            status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        except FileNotFoundError:
-            return 0.0
-        found = re.search(r"VmHWM:\s+(\d+) kB", status)
-        return int(found.group(1)) / 1024 if found else 0.0
+        return peak_rss_mb(self.proc.pid)
 
     def stop(self, kill: bool = False) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -85,3 +79,13 @@ class PipelineProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The kernel's peak resident set size of a live process (VmHWM), in MB."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return 0.0
+    found = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return int(found.group(1)) / 1024 if found else 0.0

@@ -11,6 +11,77 @@ if TYPE_CHECKING:
 
 
 def markdown(r: dict[str, Any]) -> str:
+    """Our phases (when run) and the Debezium comparison (when run)."""
+    parts = [_ours(r)] if "workloads" in r else [_machine(r["machine"])]
+    if "debezium" in r:
+        parts.append(_debezium(r["debezium"]))
+    return "\n".join(parts)
+
+
+def _machine(m: dict[str, Any]) -> str:
+    return f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GiB; source {m['source_server']}; Python {m['python']}.\n"
+
+
+def _rate(value: int | None) -> str:
+    return f"{value:,}" if value is not None else "failed"
+
+
+def _debezium(d: dict[str, Any]) -> str:
+    if "skipped" in d:
+        return f"Debezium comparison: {d['skipped']}\n"
+    v, wl = d["versions"], d["workloads"]
+    fixed = wl["fixed_rate"]
+    lines = [
+        f"Ours vs Debezium {v['debezium']} (MariaDB source + JDBC sink connectors on Kafka Connect "
+        f"{v['kafka_connect']} standalone, {d['converter']}, MariaDB JDBC {v['mariadb_jdbc']}): the same "
+        "workloads from one source into separate target databases, one pipeline at a time, end to end "
+        "(source binlog → Kafka → target committed).",
+        "",
+        "| workload | row changes | ours rows/s | Debezium rows/s | ours / Debezium |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, label in (
+        ("bulk", "bulk load (10,000-row transactions)"),
+        ("sysbench", "sysbench oltp_write_only backlog (full speed)"),
+        ("wide", "all-types table"),
+    ):
+        p = wl[key]
+        ratio = f"{p['ratio']:.2f}" if p["ratio"] is not None else ""
+        lines.append(
+            f"| {label} | {p['rows']:,} | {p['ours_rows_s']:,} | {_rate(p['debezium_rows_s'])} | {ratio} |"
+        )
+    ours, dbz = fixed["ours"], fixed["debezium"]
+    rss = d["rss_peak_mb"]
+    lines += [
+        "",
+        f"- Fixed rate (sysbench {fixed['rate_tps']:,} tps + {fixed['probe_rows_s']} probe rows/s for "
+        f"{fixed['seconds']} s, pipeline live), source commit → target row: ours p50 {ours['p50_ms']:.0f} ms, "
+        f"p99 {ours['p99_ms']:.0f} ms; Debezium p50 {dbz['p50_ms']:.0f} ms, p99 {dbz['p99_ms']:.0f} ms.",
+        f"- Peak RSS: ours producer {rss['ours_producer']} MB + applier {rss['ours_applier']} MB = "
+        f"{rss['ours_total']} MB; Debezium's Connect worker (source + sink) {rss['debezium_connect_worker']} MB.",
+    ]
+    for side in ("ours", "debezium"):
+        equal = d["equal"][side]
+        unequal = [t for t, same in equal.items() if not same]
+        fidelity = d["fidelity"][side]
+        wrong = ", ".join(
+            f"`{c}` ({e['rows']:,} rows, e.g. id {e['example']['id']}: {e['example']['source']} → {e['example']['target']})"
+            for c, e in fidelity["columns_wrong"].items()
+        )
+        lines.append(
+            f"- {'Ours' if side == 'ours' else 'Debezium'}: target == source (CHECKSUM TABLE, row count): "
+            + ("every table" if not unequal else "NOT for " + ", ".join(unequal))
+            + f"; all-types columns wrong: {wrong or 'none'}"
+            + (f"; rows missing {fidelity['rows_missing']:,}" if fidelity["rows_missing"] else "")
+            + "."
+        )
+    if d.get("debezium_failure"):
+        lines.append(f"- Debezium stopped: {d['debezium_failure'][:600]}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _ours(r: dict[str, Any]) -> str:
     m, wl = r["machine"], r["workloads"]
     bulk, wide, sb, lat = wl["bulk"], wl["wide"], wl["sysbench"], wl["latency"]
     snap = wl["snapshot"]
@@ -81,7 +152,8 @@ def plot(timeline: Timeline, path: Path) -> None:
     top.set_xlabel("seconds since the start of the run")
     top.set_ylabel("rows/s")
     top.set_title("Throughput (sampled from /metrics)")
-    top.legend()
+    if labelled:
+        top.legend()
     if timeline.latency:
         seconds = [p[0] for p in timeline.latency]
         bottom.plot(seconds, [p[1] for p in timeline.latency], label="p50")

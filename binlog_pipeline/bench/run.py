@@ -168,14 +168,14 @@ class Bench:
         start = w.binlog_position(self.source_admin)
         total = s.bulk_rows + s.single_txn_rows
         write = self.progress.add_task("bulk: writing on the source", total=total)
-        advance = self._advancer(write)
+        advance = self.advancer(write)
         w.write_bulk(self.source_admin, "bench.bulk", s.bulk_rows, s.bulk_txn_rows, advance)
         w.write_bulk(self.source_admin, "bench.bulk_one", s.single_txn_rows, s.single_txn_rows, advance)
         end = w.binlog_position(self.source_admin)
         result = self._stream_and_apply("bulk", start, end, ["bench"], total)
         ceiling_task = self.progress.add_task("bulk: apply ceiling (bare upserts)", total=s.bulk_rows)
         ceiling = apply_ceiling(
-            self.target_admin, s.bulk_rows, self.settings.batch_max_rows, self._advancer(ceiling_task)
+            self.target_admin, s.bulk_rows, self.settings.batch_max_rows, self.advancer(ceiling_task)
         )
         result["apply_ceiling_rows_s"] = round(ceiling.rows_s)
         result["applier_ratio"] = (
@@ -189,9 +189,9 @@ class Bench:
         rows = self.sizes.bulk_rows
         chunk_rows = self.settings.snapshot_chunk_rows
         task = self.progress.add_task("snapshot: read ceiling (bare chunked reads)", total=rows)
-        ceiling = read_ceiling(self.source_admin, "bench.bulk", chunk_rows, self._advancer(task))
+        ceiling = read_ceiling(self.source_admin, "bench.bulk", chunk_rows, self.advancer(task))
         prefix = f"{self.prefix}s"
-        producer = self._process(
+        producer = self.start_process(
             "producer",
             "snapshot",
             {"snapshot_mode": "initial", "include_tables": "bench.bulk"},
@@ -199,7 +199,7 @@ class Bench:
         )
         produced = self._until(producer, PRODUCED, rows, "snapshot: producer")
         producer.stop()
-        applier = self._process("applier", "snapshot", {"routes": f"bench={SNAPSHOT_DB}"}, prefix=prefix)
+        applier = self.start_process("applier", "snapshot", {"routes": f"bench={SNAPSHOT_DB}"}, prefix=prefix)
         applied = self._until(applier, APPLIED, rows, "snapshot: applier")
         applier.stop()
         return {
@@ -218,7 +218,7 @@ class Bench:
     def _wide(self) -> dict[str, Any]:
         start = w.binlog_position(self.source_admin)
         task = self.progress.add_task("wide: writing every type", total=self.sizes.wide_rows)
-        w.write_wide(self.source_admin, self.sizes.wide_rows, self._advancer(task))
+        w.write_wide(self.source_admin, self.sizes.wide_rows, self.advancer(task))
         end = w.binlog_position(self.source_admin)
         return self._stream_and_apply("wide", start, end, ["bench"], self.sizes.wide_rows)
 
@@ -326,19 +326,19 @@ class Bench:
             end,
             schemas,
             self.settings.server_id + 100,
-            self._advancer(decode_task),
+            self.advancer(decode_task),
         )
         self.progress.update(decode_task, total=decoded.rows, completed=decoded.rows)  # stops its clock
         expected = rows if rows is not None else decoded.rows
         include = ",".join(f"{schema}.*" for schema in schemas)
-        producer = self._process(
+        producer = self.start_process(
             "producer",
             phase,
             {"start_position": f"{start[0]}:{start[1]}", "include_tables": include, "snapshot_mode": "never"},
         )
         produced = self._until(producer, PRODUCED, expected, f"{phase}: producer")
         producer.stop()
-        applier = self._process("applier", phase, {})
+        applier = self.start_process("applier", phase, {})
         applied = self._until(applier, APPLIED, expected, f"{phase}: applier")
         applier.stop()
         return {
@@ -361,7 +361,7 @@ class Bench:
             total=s.latency_rows_s * s.latency_seconds,
         )
         written = w.write_at_rate(
-            self.source_admin, "bench.latency", s.latency_rows_s, s.latency_seconds, self._advancer(task)
+            self.source_admin, "bench.latency", s.latency_rows_s, s.latency_seconds, self.advancer(task)
         )
         self._until(applier, APPLIED, written + 1, "latency: draining")
         applier.stop()
@@ -411,14 +411,14 @@ class Bench:
         w.execute(
             self.source_admin, f"INSERT INTO bench.latency VALUES ({self._marker_id}, NOW(6), 'marker')"
         )
-        first = self._process("applier", "resume", settings)
+        first = self.start_process("applier", "resume", settings)
         self._until(first, APPLIED, 1, f"resume ({label}): first applier")
         first.stop(kill=True)
         self._marker_id -= 1
         w.execute(
             self.source_admin, f"INSERT INTO bench.latency VALUES ({self._marker_id}, NOW(6), 'marker')"
         )
-        second = self._process("applier", "resume", settings)
+        second = self.start_process("applier", "resume", settings)
         measured = self._until(second, APPLIED, 1, f"resume ({label}): after kill -9")
         second.stop()
         return measured.first_row_s
@@ -436,9 +436,9 @@ class Bench:
             self.source_admin, "bench.bulk"
         ) == checksum(self.target_admin, f"{SNAPSHOT_DB}.bulk")
         columns = "COUNT(*), BIT_XOR(CRC32(CONCAT_WS('#', id, created_at, payload)))"
-        result["bench.latency"] = _one(self.source_admin, f"SELECT {columns} FROM bench.latency") == _one(
-            self.target_admin, f"SELECT {columns} FROM bench.latency"
-        )
+        result["bench.latency"] = one_row(
+            self.source_admin, f"SELECT {columns} FROM bench.latency"
+        ) == one_row(self.target_admin, f"SELECT {columns} FROM bench.latency")
         self.progress.update(task, total=1, completed=1)
         return result
 
@@ -451,9 +451,9 @@ class Bench:
             "include_tables": include,
             "snapshot_mode": "never",  # the binlog phases measure streaming only
         }
-        return self._process("producer", phase, settings), self._process("applier", phase, {})
+        return self.start_process("producer", phase, settings), self.start_process("applier", phase, {})
 
-    def _process(
+    def start_process(
         self, role: str, phase: str, settings: dict[str, object], prefix: str | None = None
     ) -> PipelineProcess:
         prefix = prefix or self.prefix
@@ -494,7 +494,7 @@ class Bench:
         assert first_at is not None
         return Measured(Rate(int(count), max(now - first_at, SAMPLE_S)), first_at - process.started_at)
 
-    def _advancer(self, task: Any) -> Callable[[int], None]:
+    def advancer(self, task: Any) -> Callable[[int], None]:
         return lambda n: self.progress.advance(task, n)
 
 
@@ -512,7 +512,7 @@ def percentile(values: list[float], pct: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1]
 
 
-def _one(url: DatabaseUrl, sql: str) -> tuple[Any, ...]:
+def one_row(url: DatabaseUrl, sql: str) -> tuple[Any, ...]:
     conn = w.connect(url)
     try:
         with conn.cursor() as cur:
@@ -523,7 +523,7 @@ def _one(url: DatabaseUrl, sql: str) -> tuple[Any, ...]:
 
 
 def checksum(url: DatabaseUrl, table: str) -> tuple[Any, ...]:
-    return (_one(url, f"CHECKSUM TABLE {table}")[1], _one(url, f"SELECT COUNT(*) FROM {table}")[0])
+    return (one_row(url, f"CHECKSUM TABLE {table}")[1], one_row(url, f"SELECT COUNT(*) FROM {table}")[0])
 
 
 def machine(source_admin: DatabaseUrl) -> dict[str, Any]:
@@ -548,7 +548,7 @@ def machine(source_admin: DatabaseUrl) -> dict[str, Any]:
         "memory_gb": mem_gb,
         "os": platform.platform(),
         "python": platform.python_version(),
-        "source_server": _one(source_admin, "SELECT VERSION()")[0],
+        "source_server": one_row(source_admin, "SELECT VERSION()")[0],
     }
 
 

@@ -100,8 +100,10 @@ def write_bulk(
         conn.close()
 
 
-def write_wide(url: DatabaseUrl, rows: int, advance: Callable[[int], None], seed: int = 7) -> None:
-    """Varied values of every supported type (NULLs, zero dates, edges) into ``bench.all_types``."""
+def write_wide(
+    url: DatabaseUrl, rows: int, advance: Callable[[int], None], seed: int = 7, database: str = DB
+) -> None:
+    """Varied values of every supported type (NULLs, zero dates, edges) into ``{database}.all_types``."""
     rng = random.Random(seed)
     conn = connect(url, autocommit=False)
     try:
@@ -109,7 +111,7 @@ def write_wide(url: DatabaseUrl, rows: int, advance: Callable[[int], None], seed
             cur.execute("SET SESSION sql_mode = '', time_zone = '+00:00'")
             for start in range(0, rows, 500):
                 values = [_wide_row(start + n + 1, rng) for n in range(min(500, rows - start))]
-                cur.execute(f"INSERT INTO `{DB}`.all_types VALUES " + ",".join(values))
+                cur.execute(f"INSERT INTO `{database}`.all_types VALUES " + ",".join(values))
                 conn.commit()
                 advance(len(values))
     finally:
@@ -193,10 +195,15 @@ def sysbench_run(
 
 
 def write_at_rate(
-    url: DatabaseUrl, table: str, rows_per_s: int, seconds: float, advance: Callable[[int], None]
+    url: DatabaseUrl,
+    table: str,
+    rows_per_s: int,
+    seconds: float,
+    advance: Callable[[int], None],
+    first_id: int = 1,
 ) -> int:
-    """Insert ``rows_per_s`` rows per second for ``seconds`` in 50 small transactions a second,
-    each row stamped with NOW(6) on the source. Returns the rows written."""
+    """Insert ``rows_per_s`` rows per second for ``seconds`` in 50 small transactions a second
+    (ids from ``first_id``), each row stamped with NOW(6) on the source. Returns the rows written."""
     per_txn = max(rows_per_s // 50, 1)
     conn = connect(url, autocommit=True)
     written = 0
@@ -209,7 +216,7 @@ def write_at_rate(
                     time.sleep(0.002)
                     continue
                 values = ",".join(
-                    f"({written + n + 1}, NOW(6), 'p{written + n + 1}')" for n in range(per_txn)
+                    f"({first_id + written + n}, NOW(6), 'p{first_id + written + n}')" for n in range(per_txn)
                 )
                 cur.execute(f"INSERT INTO {table} VALUES {values}")
                 written += per_txn
@@ -217,3 +224,60 @@ def write_at_rate(
     finally:
         conn.close()
     return written
+
+
+def show_create(url: DatabaseUrl, table: str) -> str:
+    """The table's definition as the server prints it (``SHOW CREATE TABLE``)."""
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SHOW CREATE TABLE {table}")
+            row = cur.fetchone()
+            assert row is not None
+            return str(row[1])
+    finally:
+        conn.close()
+
+
+def copy_rows(source: DatabaseUrl, table: str, target: DatabaseUrl, target_table: str) -> int:
+    """Every row of ``table`` into the (same-shaped) ``target_table``, 1,000 rows a statement."""
+    reader, writer = connect(source), connect(target, autocommit=False)
+    copied = 0
+    try:
+        with reader.cursor(pymysql.cursors.SSCursor) as src, writer.cursor() as dst:
+            src.execute(f"SELECT * FROM {table}")
+            while batch := src.fetchmany(1000):
+                marks = ", ".join(["%s"] * len(batch[0]))
+                dst.executemany(f"INSERT INTO {target_table} VALUES ({marks})", batch)
+                copied += len(batch)
+        writer.commit()
+    finally:
+        reader.close()
+        writer.close()
+    return copied
+
+
+def column_names(url: DatabaseUrl, database: str, table: str) -> list[str]:
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                "ORDER BY ORDINAL_POSITION",
+                (database, table),
+            )
+            return [str(name) for (name,) in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def rows_by_id(url: DatabaseUrl, select: str) -> dict[Any, tuple[Any, ...]]:
+    """The rows of ``select`` keyed by their first column, TIMESTAMPs read in UTC."""
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET time_zone = '+00:00'")
+            cur.execute(select)
+            return {row[0]: tuple(row) for row in cur.fetchall()}
+    finally:
+        conn.close()

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from binlog_pipeline.errors import StackError
-from binlog_pipeline.stack import process
+from binlog_pipeline.stack import maven, process
+from binlog_pipeline.stack.maven import JAVA_HINT
 
 KAFKA_VERSION = "4.1.1"
-JAVA_HINT = "install a Java 17+ runtime and Maven, e.g. `apt-get install -y openjdk-17-jre-headless maven`"
 
 _LOG4J2 = """status = error
 appender.file.type = File
@@ -33,43 +31,12 @@ logger.state.level = WARN
 
 
 def jar_cache_dir() -> Path:
-    """Jars are shared by every stack on the machine; ``stack down --purge`` keeps them."""
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "binlog-pipeline" / f"kafka-{KAFKA_VERSION}" / "lib"
+    return maven.cache_dir(f"kafka-{KAFKA_VERSION}")
 
 
 def ensure_jars() -> Path:
-    """Resolve the broker's jars from Maven Central once (``mvn dependency:copy-dependencies``)."""
-    lib = jar_cache_dir()
-    if (lib / ".complete").exists():
-        return lib
-    for tool in ("java", "mvn"):
-        if shutil.which(tool) is None:
-            raise StackError(f"`{tool}` is not on PATH: {JAVA_HINT}")
-    pom = resources.files("binlog_pipeline.stack").joinpath("pom.xml")
-    with resources.as_file(pom) as pom_path:
-        result = subprocess.run(
-            [
-                "mvn",
-                "-q",
-                "-B",
-                "-f",
-                str(pom_path),
-                "dependency:copy-dependencies",
-                "-DincludeScope=runtime",
-                f"-Dkafka.version={KAFKA_VERSION}",
-                f"-DoutputDirectory={lib}",
-            ],
-            capture_output=True,
-            text=True,
-        )
-    if result.returncode != 0:
-        raise StackError(
-            "Maven could not resolve the Kafka broker jars from Maven Central:\n"
-            + (result.stdout + result.stderr)[-3000:]
-        )
-    (lib / ".complete").write_text(KAFKA_VERSION)
-    return lib
+    """Resolve the broker's jars from Maven Central once."""
+    return maven.resolve("binlog_pipeline.stack", "pom.xml", jar_cache_dir(), "the Kafka broker jars")
 
 
 @dataclass(frozen=True)
