@@ -8,7 +8,7 @@ The protocol:
    rows). Both targets, ``cmp_ours`` and ``cmp_debezium``, get the source's own definitions and
    sysbench's prepared rows, so ``CHECKSUM TABLE`` compares values, not DDL choices.
 2. Debezium's connectors start streaming (proven by a sentinel row reaching its target); then its
-   source connector is paused and holds its binlog position while ours runs.
+   source connector is stopped (Connect's ``stop``: offsets committed) while ours runs.
 3. Each throughput workload is written on the source as a backlog. Ours (producer and applier
    together) replicates it; then Debezium's source is resumed over the same binlog range. Both are
    timed from their first row on the target side to their last: ours by the applier's applied
@@ -237,7 +237,7 @@ class Comparison:
             ),
             "Debezium: markers deleted",
         )
-        self.worker.pause(self.names.source)
+        self.worker.halt(self.names.source)
         self.debezium_committed = sum(self.worker.sink_offsets(self.names.sink).values())
         self.progress.update(task, total=1, completed=1)
 
@@ -289,7 +289,10 @@ class Comparison:
             self._wait(lambda: applier.metrics().get(APPLIED, 0.0) >= 1, f"ours: marker row {marker}")
             first_probe, probes = 1, self._load_at_fixed_rate("ours", 1)
             end = w.binlog_position(self.source_admin)
-            self._wait(lambda: _ours_done(producer, applier, end), "ours: fixed-rate load applied")
+            self._wait(
+                lambda: _ours_done(producer, applier.metrics().get(APPLIED, 0.0), end),
+                "ours: fixed-rate load applied",
+            )
             ours_rows = int(applier.metrics().get(APPLIED, 0.0))
         finally:
             self._stop_ours(producer, applier)
@@ -313,7 +316,7 @@ class Comparison:
                 check=self._check_debezium,
             )
         finally:
-            self.worker.pause(self.names.source)
+            self.worker.halt(self.names.source)
         self.debezium_committed = sum(self.worker.sink_offsets(self.names.sink).values())
         debezium = _latencies(self.target_admin, DEBEZIUM_DB, DEBEZIUM_PROBE_IDS, probes)
         # Ours catches up what Debezium's live run wrote, so both targets end complete.
@@ -403,7 +406,7 @@ class Comparison:
                         f"ours made no progress for {STALL_S:.0f}s in {phase}; see {applier.log_path}"
                     )
                 self.progress.update(task, completed=applied)
-                return _ours_done(producer, applier, end)
+                return _ours_done(producer, applied, end)
 
             self._wait(done, f"ours: {phase}", timeout_s=None)
             self.progress.update(task, total=progress.count)
@@ -442,7 +445,7 @@ class Comparison:
             self.debezium_failure = f"{phase}: {exc}"
             return None
         finally:
-            self.worker.pause(self.names.source)
+            self.worker.halt(self.names.source)
         return replace(progress.result(), rows=rows)  # the range's row changes, however timed
 
     def _check_debezium(self) -> None:
@@ -515,14 +518,14 @@ def _versus(ours: Catchup, debezium: Catchup | None) -> dict[str, Any]:
     }
 
 
-def _ours_done(producer: PipelineProcess, applier: PipelineProcess, end: tuple[str, int]) -> bool:
-    """The producer's committed checkpoint reached ``end`` and the applier applied all it produced."""
+def _ours_done(producer: PipelineProcess, applied: float, end: tuple[str, int]) -> bool:
+    """The producer's committed checkpoint reached ``end`` and the applier applied (``applied``,
+    read before this) all it produced."""
     produced = producer.metrics()
     checkpoint = (
         produced.get("binlog_pipeline_producer_checkpoint_binlog_file_index", 0),
         produced.get("binlog_pipeline_producer_checkpoint_binlog_position", 0),
     )
-    applied = applier.metrics().get(APPLIED, 0.0)
     return checkpoint >= (binlog_file_index(end[0]), end[1]) and applied >= produced.get(PRODUCED, 0.0)
 
 

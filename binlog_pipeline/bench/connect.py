@@ -113,7 +113,7 @@ class ConnectWorker:
 
     def __init__(self, lib: Path, home: Path, bootstrap: str) -> None:
         self.lib = lib
-        self.home = home
+        self.home = home.resolve()  # the JVM runs in it: paths given to it must not be relative
         self.bootstrap = bootstrap
         self.port = process.free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -187,15 +187,17 @@ class ConnectWorker:
     def add(self, name: str, config: dict[str, str]) -> None:
         self.request("POST", "/connectors", {"name": name, "config": config})
 
-    def pause(self, name: str, timeout_s: float = 60) -> None:
-        """Pause and wait until the task is PAUSED: the request only asks, and a source task
-        polls (and sends) one more batch before it stops."""
-        self.request("PUT", f"/connectors/{name}/pause")
+    def halt(self, name: str, timeout_s: float = 120) -> None:
+        """Stop the connector's tasks (Connect's ``stop``: they commit their offsets and shut
+        down) and wait until it reports STOPPED. Not ``pause``: a paused source task stops reading
+        while its binlog connection stays open, and the server drops a replica that does not read
+        for ``net_write_timeout`` (60 s) — Debezium's task then fails for good."""
+        self.request("PUT", f"/connectors/{name}/stop")
         deadline = time.monotonic() + timeout_s
-        while any(t["state"] != "PAUSED" for t in self.request("GET", f"/connectors/{name}/status")["tasks"]):
+        while self.request("GET", f"/connectors/{name}/status")["connector"]["state"] != "STOPPED":
             if time.monotonic() > deadline:
-                raise StackError(f"connector {name} did not pause within {timeout_s:.0f}s")
-            time.sleep(0.1)
+                raise StackError(f"connector {name} did not stop within {timeout_s:.0f}s")
+            time.sleep(0.2)
 
     def resume(self, name: str) -> None:
         self.request("PUT", f"/connectors/{name}/resume")
