@@ -70,6 +70,11 @@ def test_debezium_comparison_at_tiny_scale(services: Services, tmp_path: Path) -
     assert all(d["equal"]["ours"].values()), d["equal"]["ours"]
     assert d["fidelity"]["ours"]["columns_wrong"] == {}
     assert d["fidelity"]["ours"]["rows_missing"] == 0
+    # Every all-types column went through Debezium alone, with a verdict, and a failed one says why.
+    per_column = d["fidelity"]["debezium_per_column"]["columns"]
+    assert len(per_column) == 32, sorted(per_column)
+    assert all(r["status"] in ("ok", "wrong", "failed") for r in per_column.values()), per_column
+    assert all(r["error"] for r in per_column.values() if r["status"] == "failed"), per_column
     # Debezium's tables other than all-types are equal too (its type handling is what we report).
     assert all(same for table, same in d["equal"]["debezium"].items() if table != "all_types"), d["equal"]
     assert "Ours vs Debezium" in (tmp_path / "t.md").read_text()

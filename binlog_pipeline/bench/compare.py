@@ -51,6 +51,8 @@ from binlog_pipeline.metrics import binlog_file_index
 from binlog_pipeline.sql import quote
 
 SOURCE_DB = "cmp"
+WIDE_TABLE = "all_types"
+COLUMN_SAMPLE_ROWS = 2_000  # all-types rows per column in Debezium's column-by-column pass
 OURS_DB = "cmp_ours"
 DEBEZIUM_DB = "cmp_debezium"
 PROBE_ROWS_S = 50  # latency probe rows per second next to fixed-rate sysbench
@@ -135,6 +137,7 @@ class Comparison:
                 "ours": column_differences(self.source_admin, self.target_admin, OURS_DB),
                 "debezium": column_differences(self.source_admin, self.target_admin, DEBEZIUM_DB),
             }
+            fidelity["debezium_per_column"] = self._debezium_per_column()
         finally:
             self.worker.stop()
         return self._summary(phases, equal, fidelity)
@@ -196,11 +199,16 @@ class Comparison:
                 w.execute(self.target_admin, f"USE {db}", ddl)
             for table in self.tables[3:]:
                 w.copy_rows(self.source_admin, f"{SOURCE_DB}.{table}", self.target_admin, f"{db}.{table}")
-        admin = AdminClient({"bootstrap.servers": self.bench.settings.bootstrap_servers})
-        topics = [NewTopic(self.names.topic(t), 1, -1) for t in self.tables]
-        for future in admin.create_topics(topics).values():
-            future.result(30)  # the sink subscribes to exactly these; they must exist first
+        self._create_topics(self.tables)
         self.progress.update(task, total=1, completed=1)
+
+    def _create_topics(self, tables: list[str]) -> None:
+        """Debezium's topics, before its sinks subscribe to exactly these names."""
+        # log_level 4: no info lines about its background queue when it is garbage-collected
+        admin = AdminClient({"bootstrap.servers": self.bench.settings.bootstrap_servers, "log_level": 4})
+        topics = [NewTopic(self.names.topic(t), 1, -1) for t in tables]
+        for future in admin.create_topics(topics).values():
+            future.result(30)
 
     def _start_debezium(self) -> None:
         task = self.progress.add_task("compare: Debezium connectors streaming", total=None)
@@ -448,8 +456,8 @@ class Comparison:
             self.worker.halt(self.names.source)
         return replace(progress.result(), rows=rows)  # the range's row changes, however timed
 
-    def _check_debezium(self) -> None:
-        failures = self.worker.failures()
+    def _check_debezium(self, connectors: list[str] | None = None) -> None:
+        failures = self.worker.failures(connectors)
         if failures:
             raise StackError("Debezium failed: " + " | ".join(failures))
 
@@ -458,6 +466,65 @@ class Comparison:
         committed = self.worker.sink_offsets(self.names.sink)
         ends = topic_ends(self.bench.settings.bootstrap_servers, [self.names.topic(t) for t in self.tables])
         return all(committed.get(topic, 0) >= end for topic, end in ends.items())
+
+    def _debezium_per_column(self) -> dict[str, Any]:
+        """Debezium's JDBC sink stops for good at the first value it cannot write, so one such
+        type hides every other column. Here each column of the all-types table is replicated
+        alone — table ``col_<column>`` (id, column) holding the first rows — through a sink of its
+        own: per column, the rows it got wrong or the error that stopped it."""
+        rows = min(self.sizes.wide_rows, COLUMN_SAMPLE_ROWS)
+        columns = w.column_names(self.source_admin, SOURCE_DB, WIDE_TABLE)[1:]
+        tables = {column: f"col_{column}" for column in columns}
+        for column, table in tables.items():
+            w.execute(
+                self.source_admin,
+                f"CREATE TABLE {SOURCE_DB}.{table} (PRIMARY KEY (id)) "
+                f"SELECT id, {quote(column)} FROM {SOURCE_DB}.{WIDE_TABLE} WHERE 1 = 0",
+            )
+            ddl = w.show_create(self.source_admin, f"{SOURCE_DB}.{table}")
+            w.execute(self.target_admin, f"USE {DEBEZIUM_DB}", ddl)
+        self._create_topics(list(tables.values()))
+        self.worker.resume(self.names.source)
+        for column, table in tables.items():
+            w.execute(
+                self.source_admin,
+                f"INSERT INTO {SOURCE_DB}.{table} SELECT id, {quote(column)} FROM {SOURCE_DB}.{WIDE_TABLE} "
+                f"WHERE id <= {rows}",
+            )
+        task = self.progress.add_task("compare wide: Debezium, one column at a time", total=len(columns))
+        result: dict[str, Any] = {}
+        try:
+            for column, table in tables.items():
+                result[column] = self._debezium_one_column(table, column, rows)
+                self.progress.advance(task)
+        finally:
+            self.worker.halt(self.names.source)
+        return {"rows": rows, "columns": result}
+
+    def _debezium_one_column(self, table: str, column: str, rows: int) -> dict[str, Any]:
+        sink = f"{self.names.sink}-{table}"
+        self.worker.add(sink, sink_config(self.names, [table], self.target_admin, DEBEZIUM_DB))
+        try:
+            self._wait(
+                lambda: sum(self.worker.sink_offsets(sink).values()) >= rows,
+                f"Debezium: column {column}",
+                timeout_s=120,
+                check=lambda: self._check_debezium([sink]),
+            )
+        except StackError as exc:
+            return {"status": "failed", "error": str(exc)}
+        finally:
+            self.worker.remove(sink)
+        differences = column_differences(self.source_admin, self.target_admin, DEBEZIUM_DB, table)
+        wrong = differences["columns_wrong"].get(column)
+        if wrong is None and not differences["rows_missing"]:
+            return {"status": "ok"}
+        return {
+            "status": "wrong",
+            "rows_wrong": wrong["rows"] if wrong else 0,
+            "example": wrong["example"] if wrong else None,
+            "rows_missing": differences["rows_missing"],
+        }
 
     # --- checks -----------------------------------------------------------------------------
     def _equality(self) -> dict[str, dict[str, bool]]:
@@ -558,13 +625,15 @@ def topic_ends(bootstrap: str, topics: list[str]) -> dict[str, int]:
         consumer.close()
 
 
-def column_differences(source: DatabaseUrl, target: DatabaseUrl, target_db: str) -> dict[str, Any]:
-    """The all-types table on ``target_db`` against the source, value by value: per column, how
+def column_differences(
+    source: DatabaseUrl, target: DatabaseUrl, target_db: str, table: str = "all_types"
+) -> dict[str, Any]:
+    """An all-types table on ``target_db`` against the source, value by value: per column, how
     many rows differ and the first such row's two values."""
-    columns = w.column_names(source, SOURCE_DB, "all_types")
+    columns = w.column_names(source, SOURCE_DB, table)
     select = ", ".join(quote(c) for c in columns)
-    rows_source = w.rows_by_id(source, f"SELECT {select} FROM {SOURCE_DB}.all_types")
-    rows_target = w.rows_by_id(target, f"SELECT {select} FROM {target_db}.all_types")
+    rows_source = w.rows_by_id(source, f"SELECT {select} FROM {SOURCE_DB}.{table}")
+    rows_target = w.rows_by_id(target, f"SELECT {select} FROM {target_db}.{table}")
     wrong: dict[str, dict[str, Any]] = {}
     for key, row in rows_source.items():
         other = rows_target.get(key)

@@ -199,14 +199,19 @@ class ConnectWorker:
                 raise StackError(f"connector {name} did not stop within {timeout_s:.0f}s")
             time.sleep(0.2)
 
+    def remove(self, name: str) -> None:
+        self.request("DELETE", f"/connectors/{name}")
+
     def resume(self, name: str) -> None:
         self.request("PUT", f"/connectors/{name}/resume")
 
-    def failures(self) -> list[str]:
-        """Failed connectors and tasks with the start of their trace: a failed sink task stops
-        applying for good, so the comparison reports it instead of waiting."""
+    def failures(self, names: list[str] | None = None) -> list[str]:
+        """Failed connectors and tasks (of ``names``, or all) with their root cause: a failed sink
+        task stops applying for good, so the comparison reports it instead of waiting."""
         found = []
         for name, info in self.request("GET", "/connectors?expand=status").items():
+            if names is not None and name not in names:
+                continue
             status = info["status"]
             for part in [status["connector"], *status["tasks"]]:
                 if part.get("state") == "FAILED":

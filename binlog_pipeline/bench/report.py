@@ -64,10 +64,7 @@ def _debezium(d: dict[str, Any]) -> str:
         equal = d["equal"][side]
         unequal = [t for t, same in equal.items() if not same]
         fidelity = d["fidelity"][side]
-        wrong = ", ".join(
-            f"`{c}` ({e['rows']:,} rows, e.g. id {e['example']['id']}: {e['example']['source']} → {e['example']['target']})"
-            for c, e in fidelity["columns_wrong"].items()
-        )
+        wrong = _wrong_columns(fidelity)
         lines.append(
             f"- {'Ours' if side == 'ours' else 'Debezium'}: target == source (CHECKSUM TABLE, row count): "
             + ("every table" if not unequal else "NOT for " + ", ".join(unequal))
@@ -77,8 +74,40 @@ def _debezium(d: dict[str, Any]) -> str:
         )
     if d.get("debezium_failure"):
         lines.append(f"- Debezium stopped: {d['debezium_failure'][:600]}")
+    per_column = d["fidelity"].get("debezium_per_column")
+    if per_column:
+        columns = per_column["columns"]
+        failed = [f"`{c}` ({_cause(r['error'])})" for c, r in columns.items() if r["status"] == "failed"]
+        wrong_values = [
+            f"`{c}` ({r['rows_wrong']:,} rows, e.g. id {r['example']['id']}: {r['example']['source']} → {r['example']['target']})"
+            if r.get("example")
+            else f"`{c}` ({r['rows_missing']:,} rows missing)"
+            for c, r in columns.items()
+            if r["status"] == "wrong"
+        ]
+        ok = sum(1 for r in columns.values() if r["status"] == "ok")
+        lines.append(
+            f"- Debezium column by column (the first {per_column['rows']:,} all-types rows, each column alone "
+            f"through its own sink): {ok} of {len(columns)} columns exact; sink stopped on "
+            + (", ".join(failed) or "none")
+            + "; values wrong in "
+            + (", ".join(wrong_values) or "none")
+            + "."
+        )
     lines.append("")
     return "\n".join(lines)
+
+
+def _cause(error: str) -> str:
+    """The innermost cause of a Connect failure, short."""
+    return error.rsplit("Caused by: ", 1)[-1][:160]
+
+
+def _wrong_columns(fidelity: dict[str, Any]) -> str:
+    return ", ".join(
+        f"`{c}` ({e['rows']:,} rows, e.g. id {e['example']['id']}: {e['example']['source']} → {e['example']['target']})"
+        for c, e in fidelity["columns_wrong"].items()
+    )
 
 
 def _ours(r: dict[str, Any]) -> str:
