@@ -29,13 +29,11 @@ KEYS = (
 )
 
 
-def test_bench_quick_at_tiny_scale(services: Services, tmp_path: Path) -> None:
-    env = {
-        **services.env(),
-        "BINLOG_PIPELINE_STACK_SOURCE_ADMIN_URL": services.source_admin.unmasked(),
-        "BINLOG_PIPELINE_STACK_TARGET_ADMIN_URL": services.target_admin.unmasked(),
-    }
-    result = subprocess.run(
+def run_bench(
+    services: Services, out_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """`binlog-pipeline bench --quick --scale 0.05 …` against the test stack, results as ``t.*``."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -44,16 +42,26 @@ def test_bench_quick_at_tiny_scale(services: Services, tmp_path: Path) -> None:
             "--quick",
             "--scale",
             "0.05",
+            *args,
             "--out-dir",
-            str(tmp_path),
+            str(out_dir),
             "--name",
             "t",
         ],
         capture_output=True,
         text=True,
-        env=env,
-        timeout=600,
+        env={
+            **services.env(),
+            "BINLOG_PIPELINE_STACK_SOURCE_ADMIN_URL": services.source_admin.unmasked(),
+            "BINLOG_PIPELINE_STACK_TARGET_ADMIN_URL": services.target_admin.unmasked(),
+            **(env or {}),
+        },
+        timeout=timeout,
     )
+
+
+def test_bench_quick_at_tiny_scale(services: Services, tmp_path: Path) -> None:
+    result = run_bench(services, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads((tmp_path / "t.json").read_text())
     for key in KEYS:

@@ -6,47 +6,20 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.services import Services
+from tests.test_bench import run_bench
 
 pytestmark = pytest.mark.integration
 
 
 def _bench(
-    services: Services, tmp_path: Path, extra_env: dict[str, str] | None = None
+    services: Services, tmp_path: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        **services.env(),
-        "BINLOG_PIPELINE_STACK_SOURCE_ADMIN_URL": services.source_admin.unmasked(),
-        "BINLOG_PIPELINE_STACK_TARGET_ADMIN_URL": services.target_admin.unmasked(),
-        **(extra_env or {}),
-    }
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "binlog_pipeline",
-            "bench",
-            "--quick",
-            "--scale",
-            "0.05",
-            "--compare",
-            "debezium",
-            "--compare-only",
-            "--out-dir",
-            str(tmp_path),
-            "--name",
-            "t",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1200,
-    )
+    return run_bench(services, tmp_path, "--compare", "debezium", "--compare-only", env=env, timeout=1200)
 
 
 @pytest.mark.slow

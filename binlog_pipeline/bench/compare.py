@@ -24,16 +24,16 @@ The protocol:
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from binlog_pipeline.bench import workloads as w
+from binlog_pipeline.bench.ceilings import Rate
 from binlog_pipeline.bench.connect import (
     CONNECT_VERSION,
     DEBEZIUM_VERSION,
@@ -44,7 +44,7 @@ from binlog_pipeline.bench.connect import (
     source_config,
 )
 from binlog_pipeline.bench.processes import PipelineProcess
-from binlog_pipeline.bench.run import Bench, checksum, one_row, percentile
+from binlog_pipeline.bench.run import Bench, checksum, one_row, percentile, sysbench_at_fixed_rate
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import StackError
 from binlog_pipeline.metrics import binlog_file_index
@@ -62,18 +62,6 @@ SAMPLE_S = 0.25
 APPLIED = "binlog_pipeline_applier_rows_applied_total"
 PRODUCED = "binlog_pipeline_producer_rows_produced_total"
 DEBEZIUM_USER = "bench_debezium"
-
-
-@dataclass(frozen=True)
-class Catchup:
-    """Rows replicated in one measured stretch and the rate from the first to the last."""
-
-    rows: int
-    seconds: float
-
-    @property
-    def rows_s(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
 class Progress:
@@ -95,10 +83,10 @@ class Progress:
         self.count, self.last_at = count, now
         return True
 
-    def result(self) -> Catchup:
+    def result(self) -> Rate:
         rows = int(self.count - self.baseline)
         seconds = self.last_at - self.first_at if self.first_at is not None else 0.0
-        return Catchup(rows, max(seconds, self.resolution_s))
+        return Rate(rows, max(seconds, self.resolution_s))
 
 
 class Comparison:
@@ -295,21 +283,26 @@ class Comparison:
         try:
             marker = self._next_marker()
             self._wait(lambda: applier.metrics().get(APPLIED, 0.0) >= 1, f"ours: marker row {marker}")
-            first_probe, probes = 1, self._load_at_fixed_rate("ours", 1)
+            first_probe, (probes, ours_tps) = 1, self._load_at_fixed_rate("ours", 1)
+            load_ended = time.monotonic()
             end = w.binlog_position(self.source_admin)
             self._wait(
                 lambda: _ours_done(producer, applier.metrics().get(APPLIED, 0.0), end),
                 "ours: fixed-rate load applied",
+                timeout_s=1800,
             )
+            ours_catch_up = time.monotonic() - load_ended
             ours_rows = int(applier.metrics().get(APPLIED, 0.0))
         finally:
             self._stop_ours(producer, applier)
         ours = _latencies(self.target_admin, OURS_DB, first_probe, probes)
+        ours.update(sysbench_tps=ours_tps, catch_up_s=round(ours_catch_up, 1))
         # Debezium first replicates what ours' run wrote (not timed), then runs the same load live.
         self._debezium_catch_up("fixed-rate (ours' range)", ours_rows)
         self.worker.resume(self.names.source)
         try:
-            probes = self._load_at_fixed_rate("Debezium", DEBEZIUM_PROBE_IDS)
+            probes, debezium_tps = self._load_at_fixed_rate("Debezium", DEBEZIUM_PROBE_IDS)
+            load_ended = time.monotonic()
             last_probe = DEBEZIUM_PROBE_IDS + probes - 1
             self._wait(
                 lambda: (
@@ -321,12 +314,15 @@ class Comparison:
                     and self._debezium_drained()
                 ),
                 "Debezium: fixed-rate load applied",
+                timeout_s=1800,
                 check=self._check_debezium,
             )
+            debezium_catch_up = time.monotonic() - load_ended
         finally:
             self.worker.halt(self.names.source)
         self.debezium_committed = sum(self.worker.sink_offsets(self.names.sink).values())
         debezium = _latencies(self.target_admin, DEBEZIUM_DB, DEBEZIUM_PROBE_IDS, probes)
+        debezium.update(sysbench_tps=debezium_tps, catch_up_s=round(debezium_catch_up, 1))
         # Ours catches up what Debezium's live run wrote, so both targets end complete.
         self._ours_catch_up("fixed-rate (Debezium's range)", w.binlog_position(self.source_admin), None)
         return {
@@ -337,33 +333,16 @@ class Comparison:
             "debezium": debezium,
         }
 
-    def _load_at_fixed_rate(self, who: str, first_id: int) -> int:
+    def _load_at_fixed_rate(self, who: str, first_id: int) -> tuple[int, int]:
         """sysbench at the fixed rate and the latency probe side by side; then one last probe row
-        after sysbench ended: when it arrives, everything before it in the binlog was read."""
+        after sysbench ended: when it arrives, everything before it in the binlog was read.
+        Returns the probe rows written and the transactions/s sysbench achieved."""
         s = self.sizes
         task = self.progress.add_task(
             f"compare fixed rate ({who} live): sysbench {s.sysbench_rate_tps} tps + probe {PROBE_ROWS_S} rows/s",
             total=PROBE_ROWS_S * s.sysbench_rate_seconds,
         )
-        failed: list[BaseException] = []
-
-        def sysbench() -> None:
-            try:
-                w.sysbench_run(
-                    self.source_admin,
-                    s.sysbench_tables,
-                    s.sysbench_table_size,
-                    s.sysbench_rate_seconds,
-                    s.sysbench_threads,
-                    rate_tps=s.sysbench_rate_tps,
-                    database=SOURCE_DB,
-                    seed=3,
-                )
-            except BaseException as exc:  # re-raised in the caller's thread
-                failed.append(exc)
-
-        runner = threading.Thread(target=sysbench, daemon=True)
-        runner.start()
+        runner = sysbench_at_fixed_rate(self.source_admin, s, database=SOURCE_DB, seed=3)
         written = w.write_at_rate(
             self.source_admin,
             f"{SOURCE_DB}.latency",
@@ -372,14 +351,12 @@ class Comparison:
             self.bench.advancer(task),
             first_id=first_id,
         )
-        runner.join()
-        if failed:
-            raise failed[0]
+        achieved = runner.join()
         w.execute(
             self.source_admin,
             f"INSERT INTO {SOURCE_DB}.latency VALUES ({first_id + written}, NOW(6), 'last')",
         )
-        return written + 1
+        return written + 1, round(achieved.tps)
 
     # --- ours -------------------------------------------------------------------------------
     def _ours(
@@ -401,7 +378,7 @@ class Comparison:
         )
         return producer, applier
 
-    def _ours_catch_up(self, phase: str, end: tuple[str, int], start: tuple[str, int] | None) -> Catchup:
+    def _ours_catch_up(self, phase: str, end: tuple[str, int], start: tuple[str, int] | None) -> Rate:
         producer, applier = self._ours(phase.split(" ")[0], start)
         try:
             progress = Progress(0.0, SAMPLE_S)
@@ -429,7 +406,7 @@ class Comparison:
             self.ours_rss[p.module] = max(self.ours_rss[p.module], p.peak_rss_mb)
 
     # --- Debezium ---------------------------------------------------------------------------
-    def _debezium_catch_up(self, phase: str, rows: int) -> Catchup | None:
+    def _debezium_catch_up(self, phase: str, rows: int) -> Rate | None:
         """Resume Debezium's source until its sink committed the ``rows`` row changes of this
         range; None when Debezium failed (the failure is kept and reported)."""
         if self.debezium_failure:
@@ -573,7 +550,7 @@ class Comparison:
             time.sleep(SAMPLE_S)
 
 
-def _versus(ours: Catchup, debezium: Catchup | None) -> dict[str, Any]:
+def _versus(ours: Rate, debezium: Rate | None) -> dict[str, Any]:
     return {
         "rows": ours.rows,
         "ours_rows_s": round(ours.rows_s),

@@ -20,22 +20,13 @@ from binlog_pipeline.bench.processes import peak_rss_mb
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import StackError
 from binlog_pipeline.stack import maven, process
+from binlog_pipeline.stack.kafka import LOG4J2_TO_FILE
 
 CONNECT_VERSION = "4.1.1"  # = our broker's Kafka version
 DEBEZIUM_VERSION = "3.5.0.Final"
 MARIADB_JDBC_VERSION = "3.5.6"
 HEAP = ["-Xms256m", "-Xmx2g"]  # what Kafka's connect-standalone.sh gives a worker
 BATCH_ROWS = 5_000  # = the applier's batch_max_rows default, for both sides' batching
-
-_LOG4J2 = """status = error
-appender.file.type = File
-appender.file.name = FILE
-appender.file.fileName = {log}
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.file.ref = FILE
-"""
 
 
 def ensure_jars() -> Path:
@@ -141,7 +132,7 @@ class ConnectWorker:
         properties = self.home / "worker.properties"
         properties.write_text("".join(f"{k}={v}\n" for k, v in worker.items()))
         log4j = self.home / "log4j2.properties"
-        log4j.write_text(_LOG4J2.format(log=self.log_path))
+        log4j.write_text(LOG4J2_TO_FILE.format(log=self.log_path))
         argv = [
             "java",
             *HEAP,

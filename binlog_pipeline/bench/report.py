@@ -55,8 +55,10 @@ def _debezium(d: dict[str, Any]) -> str:
     lines += [
         "",
         f"- Fixed rate (sysbench {fixed['rate_tps']:,} tps + {fixed['probe_rows_s']} probe rows/s for "
-        f"{fixed['seconds']} s, pipeline live), source commit → target row: ours p50 {ours['p50_ms']:.0f} ms, "
-        f"p99 {ours['p99_ms']:.0f} ms; Debezium p50 {dbz['p50_ms']:.0f} ms, p99 {dbz['p99_ms']:.0f} ms.",
+        f"{fixed['seconds']} s, pipeline live), probe rows, source commit → target row: ours p50 {ours['p50_ms']:.0f} ms, "
+        f"p99 {ours['p99_ms']:.0f} ms; Debezium p50 {dbz['p50_ms']:.0f} ms, p99 {dbz['p99_ms']:.0f} ms. "
+        f"Everything applied (every table) {ours.get('catch_up_s', 0):.1f} s (ours) and {dbz.get('catch_up_s', 0):.1f} s "
+        f"(Debezium) after the load stopped; sysbench achieved {ours.get('sysbench_tps', 0):,} / {dbz.get('sysbench_tps', 0):,} tps.",
         f"- Peak RSS: ours producer {rss['ours_producer']} MB + applier {rss['ours_applier']} MB = "
         f"{rss['ours_total']} MB; Debezium's Connect worker (source + sink) {rss['debezium_connect_worker']} MB.",
     ]

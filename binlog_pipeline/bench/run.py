@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import statistics
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -264,28 +263,12 @@ class Bench:
             f"sysbench: oltp_write_only at {s.sysbench_rate_tps} tps, {s.sysbench_rate_seconds}s, live",
             total=None,
         )
-        outcome: list[w.SysbenchResult] = []
-        runner = threading.Thread(
-            target=lambda: outcome.append(
-                w.sysbench_run(
-                    self.source_admin,
-                    s.sysbench_tables,
-                    s.sysbench_table_size,
-                    s.sysbench_rate_seconds,
-                    s.sysbench_threads,
-                    rate_tps=s.sysbench_rate_tps,
-                )
-            ),
-            daemon=True,
-        )
-        runner.start()
+        runner = sysbench_at_fixed_rate(self.source_admin, s)
         lags: list[float] = []
         while runner.is_alive():
             lags.append(applier.metrics().get("binlog_pipeline_applier_end_to_end_lag_seconds", 0.0))
             time.sleep(0.5)
-        runner.join()
-        if not outcome:
-            raise RuntimeError("sysbench at a fixed rate failed; see the output above")
+        achieved = runner.join()
         finished = time.monotonic()
         end = w.binlog_position(self.source_admin)
         self.progress.update(task, total=1, completed=1)
@@ -307,9 +290,9 @@ class Bench:
         rows = int(applied)
         return {
             "rate_tps": s.sysbench_rate_tps,
-            "achieved_tps": round(outcome[0].tps),
+            "achieved_tps": round(achieved.tps),
             "rows": rows,
-            "rows_s": round(rows / outcome[0].seconds),
+            "rows_s": round(rows / achieved.seconds),
             "max_e2e_lag_s": max(lags, default=0.0),
             "catch_up_s": round(catch_up, 2),
             "kept_up": catch_up < 2.0,
@@ -496,6 +479,24 @@ class Bench:
 
     def advancer(self, task: Any) -> Callable[[int], None]:
         return lambda n: self.progress.advance(task, n)
+
+
+def sysbench_at_fixed_rate(
+    url: DatabaseUrl, sizes: Sizes, database: str = "sbtest", seed: int = 1
+) -> w.Background[w.SysbenchResult]:
+    """sysbench oltp_write_only at the sizes' fixed rate and duration, on its own thread."""
+    return w.Background(
+        lambda: w.sysbench_run(
+            url,
+            sizes.sysbench_tables,
+            sizes.sysbench_table_size,
+            sizes.sysbench_rate_seconds,
+            sizes.sysbench_threads,
+            rate_tps=sizes.sysbench_rate_tps,
+            database=database,
+            seed=seed,
+        )
+    )
 
 
 @dataclass(frozen=True)

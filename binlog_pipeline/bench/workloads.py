@@ -7,17 +7,19 @@ from __future__ import annotations
 import random
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pymysql
 
 from binlog_pipeline.dburl import DatabaseUrl
 from producer.source_check import binlog_status
 
+T = TypeVar("T")
 DB = "bench"
 BULK_DDL = (
     "CREATE TABLE {table} (id BIGINT PRIMARY KEY, k INT NOT NULL, c VARCHAR(120) NOT NULL, "
@@ -138,6 +140,32 @@ def _wide_row(i: int, rng: random.Random) -> str:
         f" 0x{rng.randbytes(rng.randrange(1, 200)).hex()}, '{text.replace(chr(39), '')}', '{text[:32].replace(chr(39), '')}',"
         f" 'café', '{chr(97 + i % 26) * (i % 5)}', ST_GeomFromText('POINT({i % 180} {i % 90})'))"
     )
+
+
+class Background(Generic[T]):
+    """A call on its own thread: ``join`` returns its result or raises its exception here."""
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self._result: list[T] = []
+        self._error: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._result.append(call())
+            except BaseException as exc:  # handed to the joining thread
+                self._error.append(exc)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self) -> T:
+        self._thread.join()
+        if self._error:
+            raise self._error[0]
+        return self._result[0]
 
 
 @dataclass(frozen=True)

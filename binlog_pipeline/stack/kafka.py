@@ -15,7 +15,8 @@ from binlog_pipeline.stack.maven import JAVA_HINT
 
 KAFKA_VERSION = "4.1.1"
 
-_LOG4J2 = """status = error
+# log4j2 for a JVM of ours: everything at INFO into one file (Kafka Connect uses it as it is).
+LOG4J2_TO_FILE = """status = error
 appender.file.type = File
 appender.file.name = FILE
 appender.file.fileName = {log}
@@ -23,11 +24,15 @@ appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = INFO
 rootLogger.appenderRef.file.ref = FILE
-logger.kafka.name = org.apache.kafka
+"""
+_LOG4J2 = (
+    LOG4J2_TO_FILE
+    + """logger.kafka.name = org.apache.kafka
 logger.kafka.level = WARN
 logger.state.name = state.change.logger
 logger.state.level = WARN
 """
+)
 
 
 def jar_cache_dir() -> Path:
