@@ -43,6 +43,7 @@ from binlog_pipeline.bench.connect import (
     sink_config,
     source_config,
 )
+from binlog_pipeline.bench.fidelity import column_differences
 from binlog_pipeline.bench.processes import PipelineProcess
 from binlog_pipeline.bench.run import Bench, checksum, one_row, percentile, sysbench_at_fixed_rate
 from binlog_pipeline.dburl import DatabaseUrl
@@ -122,8 +123,12 @@ class Comparison:
             phases["wide"] = self._backlog("wide", None, self._write_wide)
             equal = self._equality()
             fidelity = {
-                "ours": column_differences(self.source_admin, self.target_admin, OURS_DB),
-                "debezium": column_differences(self.source_admin, self.target_admin, DEBEZIUM_DB),
+                "ours": column_differences(
+                    self.source_admin, SOURCE_DB, self.target_admin, OURS_DB, WIDE_TABLE
+                ),
+                "debezium": column_differences(
+                    self.source_admin, SOURCE_DB, self.target_admin, DEBEZIUM_DB, WIDE_TABLE
+                ),
             }
             fidelity["debezium_per_column"] = self._debezium_per_column()
         finally:
@@ -492,7 +497,7 @@ class Comparison:
             return {"status": "failed", "error": str(exc)}
         finally:
             self.worker.remove(sink)
-        differences = column_differences(self.source_admin, self.target_admin, DEBEZIUM_DB, table)
+        differences = column_differences(self.source_admin, SOURCE_DB, self.target_admin, DEBEZIUM_DB, table)
         wrong = differences["columns_wrong"].get(column)
         if wrong is None and not differences["rows_missing"]:
             return {"status": "ok"}
@@ -600,34 +605,6 @@ def topic_ends(bootstrap: str, topics: list[str]) -> dict[str, int]:
         return {t: consumer.get_watermark_offsets(TopicPartition(t, 0), timeout=30)[1] for t in topics}
     finally:
         consumer.close()
-
-
-def column_differences(
-    source: DatabaseUrl, target: DatabaseUrl, target_db: str, table: str = "all_types"
-) -> dict[str, Any]:
-    """An all-types table on ``target_db`` against the source, value by value: per column, how
-    many rows differ and the first such row's two values."""
-    columns = w.column_names(source, SOURCE_DB, table)
-    select = ", ".join(quote(c) for c in columns)
-    rows_source = w.rows_by_id(source, f"SELECT {select} FROM {SOURCE_DB}.{table}")
-    rows_target = w.rows_by_id(target, f"SELECT {select} FROM {target_db}.{table}")
-    wrong: dict[str, dict[str, Any]] = {}
-    for key, row in rows_source.items():
-        other = rows_target.get(key)
-        if other is None:
-            continue
-        for name, a, b in zip(columns, row, other, strict=True):
-            if a != b:
-                entry = wrong.setdefault(
-                    name, {"rows": 0, "example": {"id": key, "source": repr(a), "target": repr(b)}}
-                )
-                entry["rows"] += 1
-    return {
-        "rows_source": len(rows_source),
-        "rows_missing": len(rows_source.keys() - rows_target.keys()),
-        "rows_extra": len(rows_target.keys() - rows_source.keys()),
-        "columns_wrong": wrong,
-    }
 
 
 def _count(url: DatabaseUrl, sql: str) -> int:
