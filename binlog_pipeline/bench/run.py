@@ -553,8 +553,8 @@ def machine(source_admin: DatabaseUrl) -> dict[str, Any]:
     }
 
 
-def save(results: dict[str, Any], timeline: Timeline, out_dir: Path, name: str) -> tuple[Path, Path, Path]:
-    """The results JSON, its markdown table and the plot, under ``out_dir``."""
+def save(results: dict[str, Any], timeline: Timeline, out_dir: Path, name: str) -> list[Path]:
+    """The results JSON, its markdown table and (when our phases ran) the plot, under ``out_dir``."""
     from binlog_pipeline.bench.report import markdown, plot
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -563,6 +563,8 @@ def save(results: dict[str, Any], timeline: Timeline, out_dir: Path, name: str) 
     json_path.write_text(json.dumps({**results, "timeline": samples}, indent=2) + "\n")
     md_path = out_dir / f"{name}.md"
     md_path.write_text(markdown(results))
+    if not timeline.throughput:  # --compare-only: nothing of ours was sampled over time
+        return [json_path, md_path]
     png_path = out_dir / f"{name}.png"
     plot(timeline, png_path)
-    return json_path, md_path, png_path
+    return [json_path, md_path, png_path]
