@@ -574,9 +574,9 @@ def bench_command(
             logs,
             progress,
         )
-        results = {"machine": machine(bench.source_admin), "sizes": asdict(sizes)}
-        if not compare_only:
-            results = bench.run()
+        results = (
+            {"machine": machine(bench.source_admin), "sizes": asdict(sizes)} if compare_only else bench.run()
+        )
         if connect_lib is not None:
             from binlog_pipeline.bench.compare import Comparison
 

@@ -45,10 +45,17 @@ from binlog_pipeline.bench.connect import (
 )
 from binlog_pipeline.bench.fidelity import column_differences
 from binlog_pipeline.bench.processes import PipelineProcess
-from binlog_pipeline.bench.run import Bench, checksum, one_row, percentile, sysbench_at_fixed_rate
+from binlog_pipeline.bench.run import (
+    LATENCY_FINGERPRINT,
+    Bench,
+    caught_up,
+    checksum,
+    one_row,
+    percentile,
+    sysbench_at_fixed_rate,
+)
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import StackError
-from binlog_pipeline.metrics import binlog_file_index
 from binlog_pipeline.sql import quote
 
 SOURCE_DB = "cmp"
@@ -61,7 +68,6 @@ DEBEZIUM_PROBE_IDS = 10_000_001  # probe ids of Debezium's live run (ours: from 
 STALL_S = 300.0  # no progress this long: the run stops and says where
 SAMPLE_S = 0.25
 APPLIED = "binlog_pipeline_applier_rows_applied_total"
-PRODUCED = "binlog_pipeline_producer_rows_produced_total"
 DEBEZIUM_USER = "bench_debezium"
 
 
@@ -101,9 +107,8 @@ class Comparison:
         self.ours_prefix = f"cmp{stamp}"
         self.names = DebeziumNames(f"dbz{stamp}", SOURCE_DB)
         self.worker = ConnectWorker(connect_lib, bench.out_dir / "connect", bench.settings.bootstrap_servers)
-        self.tables = ["bulk", "all_types", "latency"] + [
-            f"sbtest{n}" for n in range(1, self.sizes.sysbench_tables + 1)
-        ]
+        self.sysbench_tables = [f"sbtest{n}" for n in range(1, self.sizes.sysbench_tables + 1)]
+        self.tables = ["bulk", WIDE_TABLE, "latency", *self.sysbench_tables]
         self.ours_rss = {"producer": 0.0, "applier": 0.0}
         self.debezium_failure: str | None = None
         self.debezium_committed = 0  # records Debezium's sink must have committed by now
@@ -190,7 +195,7 @@ class Comparison:
                 if table == "latency":  # the target copy records when its row was written
                     ddl = w.LATENCY_DDL.format(table=f"{db}.latency", extra=w.APPLIED_AT)
                 w.execute(self.target_admin, f"USE {db}", ddl)
-            for table in self.tables[3:]:
+            for table in self.sysbench_tables:
                 w.copy_rows(self.source_admin, f"{SOURCE_DB}.{table}", self.target_admin, f"{db}.{table}")
         self._create_topics(self.tables)
         self.progress.update(task, total=1, completed=1)
@@ -213,18 +218,20 @@ class Comparison:
             ),
         )
         self.worker.add(self.names.sink, sink_config(self.names, self.tables, self.target_admin, DEBEZIUM_DB))
+
         # Streaming has begun when a row written after it started reaches the target; rows written
         # before the connector fixed its start position never will, so write one every 5 s.
+        def markers_on_target() -> int:
+            return _count(self.target_admin, f"SELECT COUNT(*) FROM {DEBEZIUM_DB}.latency WHERE id < 0")
+
         deadline = time.monotonic() + 180
-        while _count(self.target_admin, f"SELECT COUNT(*) FROM {DEBEZIUM_DB}.latency WHERE id < 0") == 0:
+        while markers_on_target() == 0:
             if time.monotonic() > deadline:
                 raise StackError(f"Debezium did not stream a row within 180 s; see {self.worker.log_path}")
             self._check_debezium()
             self._next_marker()
             self._wait(
-                lambda: (
-                    _count(self.target_admin, f"SELECT COUNT(*) FROM {DEBEZIUM_DB}.latency WHERE id < 0") > 0
-                ),
+                lambda: markers_on_target() > 0,
                 "Debezium's first row",
                 timeout_s=5,
                 raise_on_timeout=False,
@@ -232,12 +239,7 @@ class Comparison:
         # The markers are not part of any workload: delete them, on Debezium's target through
         # Debezium (ours starts after this and never sees them).
         w.execute(self.source_admin, f"DELETE FROM {SOURCE_DB}.latency WHERE id < 0")
-        self._wait(
-            lambda: (
-                _count(self.target_admin, f"SELECT COUNT(*) FROM {DEBEZIUM_DB}.latency WHERE id < 0") == 0
-            ),
-            "Debezium: markers deleted",
-        )
+        self._wait(lambda: markers_on_target() == 0, "Debezium: markers deleted")
         self.worker.halt(self.names.source)
         self.debezium_committed = sum(self.worker.sink_offsets(self.names.sink).values())
         self.progress.update(task, total=1, completed=1)
@@ -292,7 +294,7 @@ class Comparison:
             load_ended = time.monotonic()
             end = w.binlog_position(self.source_admin)
             self._wait(
-                lambda: _ours_done(producer, applier.metrics().get(APPLIED, 0.0), end),
+                lambda: caught_up(producer, applier.metrics().get(APPLIED, 0.0), end),
                 "ours: fixed-rate load applied",
                 timeout_s=1800,
             )
@@ -396,7 +398,7 @@ class Comparison:
                         f"ours made no progress for {STALL_S:.0f}s in {phase}; see {applier.log_path}"
                     )
                 self.progress.update(task, completed=applied)
-                return _ours_done(producer, applied, end)
+                return caught_up(producer, applied, end)
 
             self._wait(done, f"ours: {phase}", timeout_s=None)
             self.progress.update(task, total=progress.count)
@@ -513,11 +515,10 @@ class Comparison:
         result: dict[str, dict[str, bool]] = {"ours": {}, "debezium": {}}
         for table in self.tables:
             if table == "latency":
-                columns = "COUNT(*), BIT_XOR(CRC32(CONCAT_WS('#', id, created_at, payload)))"
-                source = one_row(self.source_admin, f"SELECT {columns} FROM {SOURCE_DB}.latency")
+                source = one_row(self.source_admin, f"SELECT {LATENCY_FINGERPRINT} FROM {SOURCE_DB}.latency")
                 for side, db in (("ours", OURS_DB), ("debezium", DEBEZIUM_DB)):
                     result[side][table] = source == one_row(
-                        self.target_admin, f"SELECT {columns} FROM {db}.latency"
+                        self.target_admin, f"SELECT {LATENCY_FINGERPRINT} FROM {db}.latency"
                     )
                 continue
             source = checksum(self.source_admin, f"{SOURCE_DB}.{table}")
@@ -565,17 +566,6 @@ def _versus(ours: Rate, debezium: Rate | None) -> dict[str, Any]:
         "debezium_seconds": round(debezium.seconds, 1) if debezium else None,
         "ratio": round(ours.rows_s / debezium.rows_s, 2) if debezium and debezium.rows_s else None,
     }
-
-
-def _ours_done(producer: PipelineProcess, applied: float, end: tuple[str, int]) -> bool:
-    """The producer's committed checkpoint reached ``end`` and the applier applied (``applied``,
-    read before this) all it produced."""
-    produced = producer.metrics()
-    checkpoint = (
-        produced.get("binlog_pipeline_producer_checkpoint_binlog_file_index", 0),
-        produced.get("binlog_pipeline_producer_checkpoint_binlog_position", 0),
-    )
-    return checkpoint >= (binlog_file_index(end[0]), end[1]) and applied >= produced.get(PRODUCED, 0.0)
 
 
 def _latencies(target: DatabaseUrl, db: str, first_id: int, count: int) -> dict[str, Any]:

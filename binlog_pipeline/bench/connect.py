@@ -58,7 +58,7 @@ def source_config(
     names: DebeziumNames, source: DatabaseUrl, bootstrap: str, server_id: int
 ) -> dict[str, str]:
     """Debezium's MariaDB connector streaming the binlog from now on (no initial data copy: both
-    pipelines start from the same empty targets), one record per row change, no tombstones."""
+    pipelines start from the same pre-loaded targets), one record per row change, no tombstones."""
     return {
         "connector.class": "io.debezium.connector.mariadb.MariaDbConnector",
         "tasks.max": "1",

@@ -272,14 +272,9 @@ class Bench:
         finished = time.monotonic()
         end = w.binlog_position(self.source_admin)
         self.progress.update(task, total=1, completed=1)
-        while True:  # caught up: the producer's checkpoint reached the end, the applier applied it all
-            produced = producer.metrics()
-            checkpoint = (
-                produced.get("binlog_pipeline_producer_checkpoint_binlog_file_index", 0),
-                produced.get("binlog_pipeline_producer_checkpoint_binlog_position", 0),
-            )
+        while True:
             applied = applier.metrics().get(APPLIED, 0.0)
-            if checkpoint >= (binlog_file_index(end[0]), end[1]) and applied >= produced.get(PRODUCED, 0.0):
+            if caught_up(producer, applied, end):
                 break
             if time.monotonic() - finished > 1800:
                 raise RuntimeError("the pipeline did not catch up with fixed-rate sysbench within 30 minutes")
@@ -418,10 +413,9 @@ class Bench:
         result[f"{SNAPSHOT_DB}.bulk (snapshot of bench.bulk)"] = checksum(
             self.source_admin, "bench.bulk"
         ) == checksum(self.target_admin, f"{SNAPSHOT_DB}.bulk")
-        columns = "COUNT(*), BIT_XOR(CRC32(CONCAT_WS('#', id, created_at, payload)))"
         result["bench.latency"] = one_row(
-            self.source_admin, f"SELECT {columns} FROM bench.latency"
-        ) == one_row(self.target_admin, f"SELECT {columns} FROM bench.latency")
+            self.source_admin, f"SELECT {LATENCY_FINGERPRINT} FROM bench.latency"
+        ) == one_row(self.target_admin, f"SELECT {LATENCY_FINGERPRINT} FROM bench.latency")
         self.progress.update(task, total=1, completed=1)
         return result
 
@@ -479,6 +473,21 @@ class Bench:
 
     def advancer(self, task: Any) -> Callable[[int], None]:
         return lambda n: self.progress.advance(task, n)
+
+
+def caught_up(producer: PipelineProcess, applied: float, end: tuple[str, int]) -> bool:
+    """The producer's committed checkpoint reached ``end`` and the applier applied (``applied``,
+    read before this) all the producer produced."""
+    produced = producer.metrics()
+    checkpoint = (
+        produced.get("binlog_pipeline_producer_checkpoint_binlog_file_index", 0),
+        produced.get("binlog_pipeline_producer_checkpoint_binlog_position", 0),
+    )
+    return checkpoint >= (binlog_file_index(end[0]), end[1]) and applied >= produced.get(PRODUCED, 0.0)
+
+
+# Compares the latency table without the target's extra applied_at column.
+LATENCY_FINGERPRINT = "COUNT(*), BIT_XOR(CRC32(CONCAT_WS('#', id, created_at, payload)))"
 
 
 def sysbench_at_fixed_rate(
