@@ -78,6 +78,14 @@ class CliProcess:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` (e.g. SIGSTOP / SIGCONT to freeze the whole process, threads and all)."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, sig)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def terminate(self, timeout_s: float = 60) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)

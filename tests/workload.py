@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from binlog_pipeline.dburl import DatabaseUrl
 from tests.services import connect
@@ -86,3 +88,85 @@ class Workload:
     def _next(self) -> int:
         self._seq += 1
         return self._seq
+
+
+KEYLESS_DDL = (
+    "CREATE TABLE `{db}`.`{table}` (grp INT NOT NULL, v VARCHAR(16) NOT NULL, n INT NOT NULL) ENGINE=InnoDB"
+)
+
+
+class KeylessLoad:
+    """Small transactions on tables without a primary key whose rows repeat (the same values
+    several times), written from a background thread until stopped: the oracle for "applied
+    twice" — a re-applied insert is an extra row, a re-applied delete a missing one."""
+
+    def __init__(self, url: DatabaseUrl, database: str, tables: int, seed: int, tps: float = 40) -> None:
+        self.url = url
+        self.database = database
+        self.tables = tuple(f"k{i}" for i in range(tables))
+        self._rng = random.Random(seed)
+        self._interval = 1 / tps
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.transactions = 0
+        self.error: BaseException | None = None
+
+    def create_tables(self) -> None:
+        with connect(self.url) as conn, conn.cursor() as cur:
+            for table in self.tables:
+                cur.execute(KEYLESS_DDL.format(db=self.database, table=table))
+
+    def touch_every_table(self) -> None:
+        """One row in each table, so that every table has its topic from the start."""
+        with connect(self.url) as conn, conn.cursor() as cur:
+            for table in self.tables:
+                cur.execute(f"INSERT INTO `{self.database}`.`{table}` VALUES (0, 'first', 0)")
+
+    def start(self) -> KeylessLoad:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        if self.error is not None:
+            raise self.error
+
+    def burst(self, transactions: int) -> None:
+        """Write ``transactions`` transactions now, in the caller's thread."""
+        with connect(self.url) as conn, conn.cursor() as cur:
+            conn.autocommit(False)
+            for _ in range(transactions):
+                self._transaction(cur)
+                conn.commit()
+
+    def _run(self) -> None:
+        try:
+            with connect(self.url) as conn, conn.cursor() as cur:
+                conn.autocommit(False)
+                while not self._stop.wait(self._interval):
+                    self._transaction(cur)
+                    conn.commit()
+        except BaseException as exc:  # reported by stop()
+            self.error = exc
+
+    def _transaction(self, cur: Any) -> None:
+        rng = self._rng
+        for _ in range(rng.randint(1, 3)):
+            table = f"`{self.database}`.`{rng.choice(self.tables)}`"
+            grp, action = rng.randint(1, 5), rng.random()
+            if action < 0.6:
+                # three rows, two of them identical: duplicates are the norm in these tables
+                value = f"v{rng.randint(1, 3)}"
+                cur.execute(
+                    f"INSERT INTO {table} VALUES (%s, %s, 1), (%s, %s, 1), (%s, 'x', 2)",
+                    (grp, value, grp, value, grp),
+                )
+            elif action < 0.85:
+                cur.execute(f"UPDATE {table} SET n = n + 1 WHERE grp = %s LIMIT 1", (grp,))
+            else:
+                cur.execute(f"DELETE FROM {table} WHERE grp = %s LIMIT 1", (grp,))
+        self.transactions += 1

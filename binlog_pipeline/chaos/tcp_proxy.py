@@ -1,14 +1,16 @@
 """A loopback TCP proxy in front of a server (the target, the source or the broker) that injects
 real network faults: refuse connections, cut every open one, pause all traffic both ways, or —
-when the client sends a given MySQL command — cut the connection before or after forwarding it, or
-stall it (so the process can be killed at exactly that moment)."""
+when the client sends a given MySQL command — cut the connection before or after forwarding it,
+stall it (so the process can be killed at exactly that moment), or deliver it late after the
+client has already lost the connection (a COMMIT still on its way, or in a slow fsync or semi-sync
+wait, whose reply never comes back)."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 BEGIN = b"\x03BEGIN"  # COM_QUERY "BEGIN"
 COMMIT = b"\x03COMMIT"
@@ -17,9 +19,13 @@ COMMIT = b"\x03COMMIT"
 @dataclass
 class Rule:
     pattern: bytes
-    action: str  # "cut_before" | "cut_after" (request forwarded, reply lost) | "stall_before" | "stall_reply"
+    # "cut_before" | "cut_after" (request forwarded, reply lost) | "stall_before" | "stall_reply" |
+    # "deliver_late" (the client is cut at once; the server gets the request ``delay_s`` later)
+    action: str
     remaining: int = 1_000_000  # how many times it fires
     fired: int = 0
+    delay_s: float = 0.0
+    delivered: threading.Event = field(default_factory=threading.Event)
 
 
 class TcpProxy:
@@ -57,10 +63,10 @@ class TcpProxy:
     def resume(self) -> None:
         self._flowing.set()
 
-    def set_rule(self, pattern: bytes, action: str, times: int = 1_000_000) -> Rule:
+    def set_rule(self, pattern: bytes, action: str, times: int = 1_000_000, delay_s: float = 0.0) -> Rule:
         self._release.clear()
         self.stalled.clear()
-        self.rule = Rule(pattern, action, times)
+        self.rule = Rule(pattern, action, times, delay_s=delay_s)
         return self.rule
 
     def clear_rule(self) -> None:
@@ -137,6 +143,14 @@ class TcpProxy:
                     server.sendall(data)
                     continue
                 if rule.action == "cut_before":
+                    break
+                if rule.action == "deliver_late":
+                    reply_gate.clear()  # the reply goes nowhere
+                    self._cut(client)
+                    threading.Event().wait(rule.delay_s)
+                    server.sendall(data)
+                    rule.delivered.set()
+                    threading.Event().wait(0.5)  # let the server act on it before the socket closes
                     break
                 if rule.action == "stall_before":
                     self.stalled.set()
