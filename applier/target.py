@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,8 @@ TRANSIENT_CODES = frozenset(
 # Strict, exact: no silent truncation, but zero and partial dates as the source had them;
 # 0 in an AUTO_INCREMENT column stays 0 (as replication does).
 SESSION_SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+NO_SUCH_THREAD = 1094  # ER_NO_SUCH_THREAD: KILL of a session that is already gone
+ABANDONED_SESSION_WAIT_S = 60.0
 _AUTO_INCREMENT = re.compile(r"\s+AUTO_INCREMENT=\d+")
 
 
@@ -73,12 +76,50 @@ class Target:
         self._url = url
         self._conn: pymysql.connections.Connection[Any] | None = None
         self._info: dict[tuple[str, str], TableInfo] = {}
+        # The server session of a connection dropped after a failure: its transaction may still be
+        # undecided (a COMMIT on its way, or in a slow fsync / semi-sync wait, with its reply lost).
+        self._abandoned: int | None = None
 
     @property
     def conn(self) -> pymysql.connections.Connection[Any]:
         if self._conn is None:
-            self._conn = self._connect()
+            conn = self._connect()
+            try:
+                if self._abandoned is not None:
+                    self._await_decided(conn, self._abandoned)
+                    self._abandoned = None
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.close()
+                raise
+            self._conn = conn
         return self._conn
+
+    def _await_decided(self, conn: pymysql.connections.Connection[Any], session: int) -> None:
+        """End the previous session and wait until the server has let it go: only then is its
+        transaction decided (committed, or rolled back), so that reading the checkpoint row or
+        re-applying cannot race an earlier COMMIT still in flight. A session may KILL its own
+        user's sessions without any privilege."""
+        with conn.cursor() as cur:
+            try:
+                cur.execute(f"KILL CONNECTION {int(session)}")
+            except pymysql.MySQLError as exc:
+                if not (exc.args and exc.args[0] == NO_SUCH_THREAD):
+                    log.warning("could not end the previous target session %s: %s", session, exc)
+            deadline = time.monotonic() + ABANDONED_SESSION_WAIT_S
+            while True:
+                cur.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s", (session,))
+                row = cur.fetchone()
+                if not row or not row[0]:
+                    break
+                if time.monotonic() > deadline:
+                    raise TransientError(
+                        f"the previous target session {session} is still open after "
+                        f"{ABANDONED_SESSION_WAIT_S:.0f} s; its transaction is undecided"
+                    )
+                time.sleep(0.05)
+        conn.commit()
+        log.info("previous target session %s has ended; its transaction is decided", session)
 
     def _connect(self) -> pymysql.connections.Connection[Any]:
         conn = pymysql.connect(
@@ -97,15 +138,28 @@ class Target:
         return conn
 
     def reset(self) -> None:
-        """Drop the connection (after any failure: the server may have rolled back or not)."""
+        """Drop the connection (after any failure: the server may have rolled back or not). The
+        next connection first waits until this one's server session is gone."""
         if self._conn is not None:
+            with contextlib.suppress(Exception):  # a closed connection has no id: nothing to wait for
+                self._abandoned = int(self._conn.thread_id())  # type: ignore[no-untyped-call]
             with contextlib.suppress(Exception):  # already broken: nothing to clean up
                 self._conn.close()
             self._conn = None
         self._info.clear()
 
+    def rollback(self) -> None:
+        """Roll back after a statement the target refused (the session itself is fine)."""
+        if self._conn is None:
+            return
+        try:
+            self._conn.rollback()
+        except pymysql.MySQLError:
+            self.reset()
+
     def close(self) -> None:
         self.reset()
+        self._abandoned = None
 
     # --- metadata ------------------------------------------------------------------------------
     def info(self, database: str, table: str) -> TableInfo:

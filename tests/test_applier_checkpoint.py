@@ -260,6 +260,21 @@ def test_commit_reply_lost(pipeline: Pipeline) -> None:
         applier.stop()
 
 
+def test_commit_delivered_after_its_reply_was_lost(pipeline: Pipeline) -> None:
+    """The applier loses its connection while its COMMIT is still on the way to the server (as in a
+    slow fsync or a semi-sync wait whose reply never comes back); the COMMIT lands seconds later.
+    The applier must not read the checkpoint row, nor re-apply, before that transaction is decided:
+    the no-PK table would double."""
+    with pipeline.applier() as applier:
+        settle(pipeline)
+        rule = pipeline.proxy.set_rule(COMMIT, "deliver_late", times=1, delay_s=6)
+        pipeline.write(30, no_pk_only=True)
+        wait_for(lambda: rule.fired == 1, what="a COMMIT to be held")
+        time.sleep(rule.delay_s + 1)  # past the moment the held COMMIT would reach the server
+        pipeline.assert_equal_and_committed()
+        applier.stop()
+
+
 def test_seed_scenario_failed_begin_then_later_batches(pipeline: Pipeline) -> None:
     """The bug this project exists for: a batch whose BEGIN fails, then later batches succeed.
     The failed batch's rows must end up applied — the checkpoint never passed them."""
