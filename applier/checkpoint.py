@@ -5,6 +5,11 @@ The target also stores ``(group, topic, partition, next_offset)`` in a checkpoin
 in the same transaction as the rows, so the true position survives a COMMIT whose reply was lost
 and a crash between the target COMMIT and the Kafka commit: on start and on every assignment the
 applier resumes from the later of the two.
+
+Several appliers share a group, so a member's batch can outlive its ownership of a partition (it
+stalled past its session: a long ALTER, a VM pause). The checkpoint row write is therefore a
+compare-and-set on the offset the batch started from: a row another member moved past that offset
+rolls the whole target transaction back (:class:`CheckpointFenced`), and a row never moves backwards.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from confluent_kafka import KafkaException, TopicPartition
 
 from applier.sql_writer import Statement
 from applier.target import Target
+from binlog_pipeline.errors import TransientError
 from binlog_pipeline.metrics import (
     APPLIER_APPLY_SECONDS,
     APPLIER_COMMIT_SECONDS,
@@ -25,6 +31,15 @@ from binlog_pipeline.metrics import (
 from binlog_pipeline.sql import qualified, quote
 
 log = logging.getLogger(__name__)
+
+
+Partition = tuple[str, int]
+Offsets = dict[Partition, int]
+
+
+class CheckpointFenced(TransientError):
+    """Another member applied past the offset this batch started from: the batch is stale and its
+    transaction was rolled back. Retried as usual — the retry re-reads the positions first."""
 
 
 class OffsetCommitter(Protocol):
@@ -62,6 +77,46 @@ class CheckpointTable:
         target.conn.commit()  # end the read's snapshot; the next batch starts fresh
         return {tp: offset for tp, offset in rows.items() if tp in wanted}
 
+    def applied_at(self, target: Target, key: Partition) -> Any:
+        """When the group last moved this partition's row (target clock), or None."""
+        with target.conn.cursor() as cur:
+            cur.execute(
+                f"SELECT updated_at FROM {self.name} WHERE group_id = %s AND topic = %s AND `partition` = %s",
+                (self.group_id, *key),
+            )
+            row = cur.fetchone()
+        target.conn.commit()
+        return row[0] if row else None
+
+    def fence(self, cur: Any, starts: Offsets) -> None:
+        """Lock the batch's checkpoint rows (until COMMIT) and prove that none moved past the offset
+        the batch started from; raise :class:`CheckpointFenced` otherwise. A row below the start is
+        fine (the Kafka commit was ahead, e.g. the table was restored from a backup)."""
+        keys = sorted(starts)
+        if not keys:
+            return
+        params: list[Any] = [self.group_id]
+        for topic, partition in keys:
+            params += [topic, partition]
+        cur.execute(
+            f"SELECT topic, `partition`, next_offset FROM {self.name} WHERE group_id = %s AND ("
+            + " OR ".join(["(topic = %s AND `partition` = %s)"] * len(keys))
+            + ") FOR UPDATE",
+            tuple(params),
+        )
+        moved = {
+            (str(t), int(p)): int(o) for t, p, o in cur.fetchall() if int(o) > starts[(str(t), int(p))]
+        }
+        if moved:
+            described = ", ".join(
+                f"{t}[{p}] at {offset} (this batch started at {starts[(t, p)]})"
+                for (t, p), offset in sorted(moved.items())
+            )
+            raise CheckpointFenced(
+                f"another member of group {self.group_id} applied past this batch: {described}; "
+                "rolled back, re-reading positions"
+            )
+
     def upsert(self, offsets: dict[tuple[str, int], int]) -> Statement:
         params: list[Any] = []
         for (topic, partition), offset in sorted(offsets.items()):
@@ -74,23 +129,37 @@ class CheckpointTable:
         return Statement(sql, tuple(params), ())
 
 
+def execute_all(statements: Iterable[Statement]) -> Callable[[Any], None]:
+    """The usual body of a batch: run its statements in order."""
+
+    def run(cur: Any) -> None:
+        for statement in statements:
+            cur.execute(statement.sql, statement.params)
+
+    return run
+
+
 def commit_batch(
     target: Target,
-    statements: Iterable[Statement],
+    apply: Callable[[Any], None],
     checkpoint: CheckpointTable,
-    offsets: dict[tuple[str, int], int],
+    starts: Offsets,
+    offsets: Offsets,
     consumer: OffsetCommitter,
     before_commit: Callable[[], None] = lambda: None,
 ) -> None:
     """Apply one batch and move the checkpoint past it — or raise and move nothing.
 
     1. BEGIN a target transaction.
-    2. Execute the batch's statements.
-    3. Upsert the checkpoint rows ``(group, topic, partition, next_offset)`` in the same transaction.
-    4. ``before_commit()`` — e.g. wait for dead-letter deliveries; raising here aborts everything.
-    5. COMMIT. Any exception in steps 1 to 5 propagates: nothing was committed to Kafka, and the
+    2. Fence: lock the checkpoint rows of the batch's partitions and check that each is still at
+       most the offset the batch started from (``starts``); else another member owns the
+       partition now and :class:`CheckpointFenced` is raised.
+    3. ``apply(cursor)``: execute the batch's statements.
+    4. Upsert the checkpoint rows ``(group, topic, partition, next_offset)`` in the same transaction.
+    5. ``before_commit()`` — e.g. wait for dead-letter deliveries; raising here aborts everything.
+    6. COMMIT. Any exception in steps 1 to 6 propagates: nothing was committed to Kafka, and the
        caller rolls back, drops its batch and re-reads from the last committed position.
-    6. Only now, after COMMIT returned, commit exactly these offsets to Kafka, synchronously, and
+    7. Only now, after COMMIT returned, commit exactly these offsets to Kafka, synchronously, and
        check each partition's result. A failure here loses nothing (the target row holds the
        position); it is logged and the next batch's commit carries the offsets forward.
     """
@@ -98,8 +167,8 @@ def commit_batch(
     with APPLIER_APPLY_SECONDS.time():
         conn.begin()
         with conn.cursor() as cur:
-            for statement in statements:
-                cur.execute(statement.sql, statement.params)
+            checkpoint.fence(cur, starts)
+            apply(cur)
             upsert = checkpoint.upsert(offsets)
             cur.execute(upsert.sql, upsert.params)
     before_commit()

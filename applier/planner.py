@@ -58,6 +58,16 @@ class Planner:
             self._writers[key] = writer
         return writer
 
+    def exact_statements(self, change: RowChange) -> Iterator[Statement]:
+        """One change's own statements, in the statement mode the batch runs it in."""
+        writer = self.writer(change)
+        lenient = bool(writer.enum_columns) and needs_lenient_mode(change, writer.enum_columns)
+        if lenient:
+            yield LENIENT
+        yield from writer.exact(change)
+        if lenient:
+            yield STRICT
+
     def statements(self, changes: list[RowChange]) -> Iterator[Statement]:
         by_layout: dict[TableWriter, list[RowChange]] = {}
         for change in changes:

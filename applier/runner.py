@@ -13,15 +13,17 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
 
 import pymysql
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from applier.checkpoint import CheckpointTable, commit_batch, commit_offsets
-from applier.messages import BadMessage, Coordinates, Message, RowChange, SchemaChange, decode
-from applier.planner import Planner, Route
+from applier.batch import Batch, Diverted, Entry, partition_of
+from applier.checkpoint import CheckpointTable, commit_batch, commit_offsets, execute_all
+from applier.messages import BadMessage, Coordinates, RowChange, SchemaChange, decode
+from applier.planner import STRICT, Planner, Route
+from applier.retention import RetentionGap, check_retention, describe_gap
 from applier.schema_apply import SchemaApplier
 from applier.target import Target, classify
 from binlog_pipeline.config import Settings
@@ -83,7 +85,9 @@ class ApplierRunner:
                     "isolation.level": "read_committed",
                     "enable.auto.commit": False,
                     "enable.auto.offset.store": False,
-                    "auto.offset.reset": "earliest",
+                    # Never jump silently: a position retention deleted is an error (see retention.py);
+                    # a group with no position at all starts at the beginning (set in _on_assign).
+                    "auto.offset.reset": "error",
                     "partition.assignment.strategy": "cooperative-sticky",
                     "topic.metadata.refresh.interval.ms": 5000,
                     # Prefetch at most 16 MB per partition queue (librdkafka's default is 64 MB):
@@ -99,6 +103,7 @@ class ApplierRunner:
             self._dlq = Producer(settings.producer_librdkafka(**{"enable.idempotence": True, "acks": "all"}))
         # next offset to apply per assigned partition: the last committed position.
         self.positions: Offsets = {}
+        self._filling: Batch | None = None  # the batch consume() is adding to (rebalances edit it)
         self._reconcile = False
         # partitions held at a RENAME record until the source table's topic applied the rename
         self._waiting: dict[tuple[str, int], tuple[SchemaChange, str, float]] = {}
@@ -133,9 +138,10 @@ class ApplierRunner:
             self.target.reset()
             raise classify(exc, f"creating the checkpoint table {self._settings.checkpoint_table}") from exc
 
-    # --- rebalancing: a revoked partition's uncommitted work is discarded, never committed -----------
+    # --- rebalancing: callbacks run inside consume(), i.e. while a batch is being filled ----------
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        """Start each partition at the later of the Kafka commit and the target checkpoint row."""
+        """Start each partition at the later of the Kafka commit and the target checkpoint row,
+        after checking that retention has not deleted anything from there on."""
         committed = consumer.committed(partitions, timeout=KAFKA_TIMEOUT_S)
         kafka = {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
         try:
@@ -145,12 +151,19 @@ class ApplierRunner:
             stored = {}
             self._reconcile = True  # the target may be ahead; check before the next apply
             log.warning("could not read the target checkpoint on assignment (%s); will reconcile", exc)
+        starts = {
+            (tp.topic, tp.partition): max(kafka.get((tp.topic, tp.partition), -1), stored.get((tp.topic, tp.partition), -1))
+            for tp in partitions
+        }
+        check_retention(consumer, self._settings, starts, kafka, stored, self._checkpoint, self.target)
         ahead: Offsets = {}
         for tp in partitions:
             key = (tp.topic, tp.partition)
-            start = max(kafka.get(key, -1), stored.get(key, -1))
+            start = starts[key]
             tp.offset = start if start >= 0 else OFFSET_BEGINNING
             self.positions[key] = tp.offset
+            if self._filling is not None:
+                self._filling.assign(key, tp.offset)
             if stored.get(key, -1) > kafka.get(key, -1):
                 ahead[key] = stored[key]
             log.info(
@@ -165,13 +178,17 @@ class ApplierRunner:
             commit_offsets(consumer, ahead)
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            self.positions.pop((tp.topic, tp.partition), None)
+        """Give the partitions up: their messages leave the batch being filled (the new owner
+        applies them). The partitions kept are not rewound — their messages stay in the batch."""
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        for key in keys:
+            self.positions.pop(key, None)
             with contextlib.suppress(KeyError):  # no longer ours: no stale lag on the dashboard
-                APPLIER_LAG_MESSAGES.remove(tp.topic, str(tp.partition))
-            self._waiting.pop((tp.topic, tp.partition), None)
+                APPLIER_LAG_MESSAGES.remove(key[0], str(key[1]))
+            self._waiting.pop(key, None)
+        if self._filling is not None:
+            self._filling.revoke(keys)
         consumer.incremental_unassign(partitions)
-        self._rewind()
 
     def _rewind(self) -> None:
         """Drop whatever was consumed but not committed: seek every partition back."""
@@ -221,63 +238,69 @@ class ApplierRunner:
                 raise (PermanentError if error.fatal() else TransientError)(f"Kafka: {error.str()}") from exc
             raise
 
-    def _fill_batch(self) -> list[Message]:
+    def _fill_batch(self) -> Batch:
         s = self._settings
-        batch: list[Message] = []
-        rows = size = 0
-        deadline = time.monotonic() + s.batch_max_ms / 1000
-        idle_deadline = time.monotonic() + 1.0
-        while rows < s.batch_max_rows and size < s.batch_max_bytes and not self._stop.is_set():
-            now = time.monotonic()
-            timeout = (deadline if batch else idle_deadline) - now
-            if timeout <= 0:
-                break
-            for msg in self._consumer.consume(
-                num_messages=min(1000, s.batch_max_rows - rows), timeout=timeout
-            ):
-                error = msg.error()
-                if error is not None:
-                    if error.fatal():
-                        raise KafkaException(error)
-                    if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
-                        self.health.problem(f"Kafka: {error.str()}")
-                    if error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:  # pattern with no topic yet
-                        log.warning("consumer error: %s", error.str())
-                    continue
-                where = Coordinates(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
-                if where.offset < self.positions.get((where.topic, where.partition), -1):
-                    continue  # fetched before a rewind reached the fetcher
-                try:
-                    message = decode(self._store, where, msg.value())
-                except BadMessage as exc:
-                    self._dead_letter_or_stop(where, msg.key(), msg.value(), str(exc), "?", "?")
-                    self.positions[(where.topic, where.partition)] = where.offset + 1
-                    continue
-                batch.append(message)
-                rows += 1
-                size += message.size
+        batch = self._filling = Batch(self.positions)
+        try:
+            deadline = time.monotonic() + s.batch_max_ms / 1000
+            idle_deadline = time.monotonic() + 1.0
+            while batch.rows < s.batch_max_rows and batch.size < s.batch_max_bytes and not self._stop.is_set():
+                timeout = (deadline if batch else idle_deadline) - time.monotonic()
+                if timeout <= 0:
+                    break
+                for msg in self._consumer.consume(
+                    num_messages=min(1000, s.batch_max_rows - batch.rows), timeout=timeout
+                ):
+                    error = msg.error()
+                    if error is not None:
+                        self._consumer_error(msg, error)
+                        continue
+                    where = Coordinates(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
+                    if not batch.accepts(where):
+                        continue  # a partition revoked meanwhile, or delivered again after a seek
+                    try:
+                        batch.add(decode(self._store, where, msg.value()))
+                    except BadMessage as exc:
+                        if self._dlq is None:
+                            self._stop_at(where, str(exc), "?", "?")
+                        batch.add(Diverted(where, msg.key(), msg.value(), str(exc), len(msg.value() or b"")))
+        finally:
+            self._filling = None
         return batch
 
-    def _apply(self, batch: list[Message]) -> None:
+    def _consumer_error(self, msg: Any, error: KafkaError) -> None:
+        if error.fatal():
+            raise KafkaException(error)
+        if error.code() == KafkaError._AUTO_OFFSET_RESET:
+            # the fetch position is below the partition's log start: retention deleted it
+            key = (str(msg.topic()), int(msg.partition() or 0))
+            position = self.positions.get(key, -1)
+            raise RetentionGap(describe_gap(self._settings, self._checkpoint, self.target, key, position, None))
+        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            self.health.problem(f"Kafka: {error.str()}")
+        if error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:  # pattern with no topic yet
+            log.warning("consumer error: %s", error.str())
+
+    def _apply(self, batch: Batch) -> None:
         held: set[tuple[str, int]] = set()
-        for whole in _segments(batch):
-            segment = [m for m in whole if (m.where.topic, m.where.partition) not in held]
+        for whole in _segments(batch.entries):
+            segment = [e for e in whole if partition_of(e) not in held]
             if not segment:
                 continue
             first = segment[0]
             if isinstance(first, SchemaChange):
                 source = self._schema.waits_for_rename(first, {topic for topic, _ in self.positions})
                 if source is not None:
-                    held.add((first.where.topic, first.where.partition))
+                    held.add(partition_of(first))
                     self._hold(first, source)
                     continue
                 self._schema.apply(first)
-                self._commit([], segment)
+                self._commit(segment, execute_all(()))
                 continue
-            changes = [m for m in segment if isinstance(m, RowChange)]
+            changes = [e for e in segment if isinstance(e, RowChange)]
             for change in {(c.database, c.table): c for c in changes}.values():  # once per table
                 self._schema.ensure_table(change, self._planner.target_of(change))
-            self._apply_changes(changes)
+            self._apply_changes(changes, segment)
 
     def _hold(self, change: SchemaChange, source: str) -> None:
         """Pause the partition at ``change`` (nothing past it is applied or committed)."""
@@ -309,57 +332,63 @@ class ApplierRunner:
                 )
                 self._waiting[key] = (change, source, time.monotonic())
 
-    def _apply_changes(self, changes: list[RowChange]) -> None:
+    def _apply_changes(self, changes: list[RowChange], segment: list[Entry]) -> None:
         try:
-            self._commit(self._planner.statements(changes), changes)
+            self._commit(segment, execute_all(self._planner.statements(changes)))
         except pymysql.MySQLError as exc:
-            error = classify(exc, "applying a batch")
-            if isinstance(error, TransientError) or len(changes) == 0:
+            if isinstance(classify(exc, "applying a batch"), TransientError):
                 raise
-            # Permanent: find the message that cannot be applied, in a fresh transaction.
-            self.target.reset()
-            culprit, cause = self._find_culprit(changes)
-            table = ".".join(self._planner.target_of(culprit))
-            self._dead_letter_or_stop(culprit.where, None, culprit.raw, cause, table, culprit.describe_key())
-            remaining = [c for c in changes if c is not culprit]
-            self.target.reset()
-            if remaining:
-                self._apply_changes(remaining)
-            else:
-                self._commit([], [culprit])
+            # Permanent: the same batch again, one change at a time in stream order, each under a
+            # savepoint, so that the changes the target refuses are named (and dead-lettered, when
+            # configured) and the others still commit with the checkpoint.
+            self.target.rollback()
+            self._dlq_pending = 0
+            self._commit(segment, self._isolating(changes))
 
-    def _find_culprit(self, changes: list[RowChange]) -> tuple[RowChange, str]:
-        conn = self.target.conn
-        conn.begin()
-        try:
-            with conn.cursor() as cur:
-                for change in changes:
-                    try:
-                        for statement in self._planner.writer(change).exact(change):
-                            cur.execute(statement.sql, statement.params)
-                    except pymysql.MySQLError as exc:
-                        if isinstance(classify(exc, ""), TransientError):
-                            raise
-                        return change, str(exc)
-        finally:
-            conn.rollback()
-        raise PermanentError("a batch failed permanently but each of its changes applies alone")
+    def _isolating(self, changes: list[RowChange]) -> Callable[[Any], None]:
+        def run(cur: Any) -> None:
+            for change in changes:
+                cur.execute("SAVEPOINT one_change")
+                try:
+                    for statement in self._planner.exact_statements(change):
+                        cur.execute(statement.sql, statement.params)
+                except pymysql.MySQLError as exc:
+                    if isinstance(classify(exc, ""), TransientError):
+                        raise
+                    cur.execute("ROLLBACK TO SAVEPOINT one_change")
+                    cur.execute(STRICT.sql)  # in case the change had switched to lenient mode
+                    table = ".".join(self._planner.target_of(change))
+                    self._dead_letter_or_stop(
+                        change.where, None, change.raw, str(exc), table, change.describe_key()
+                    )
 
-    def _commit(self, statements: Iterable[Any], messages: list[Any]) -> None:
+        return run
+
+    def _commit(self, segment: list[Entry], apply: Callable[[Any], None]) -> None:
         offsets: Offsets = {}
-        for message in messages:
-            key = (message.where.topic, message.where.partition)
-            offsets[key] = max(offsets.get(key, 0), message.where.offset + 1)
+        for entry in segment:
+            key = partition_of(entry)
+            offsets[key] = max(offsets.get(key, 0), entry.where.offset + 1)
         for key, offset in offsets.items():
             if offset <= self.positions.get(key, -1) and self.positions.get(key, -1) >= 0:
                 raise PipelineError(f"bug: checkpoint for {key} would move backwards to {offset}")
+        for entry in segment:
+            if isinstance(entry, Diverted):
+                self._dead_letter_or_stop(entry.where, entry.key, entry.value, entry.cause, "?", "?")
+        starts = {key: self.positions.get(key, -1) for key in offsets}
         commit_batch(
-            self.target, statements, self._checkpoint, offsets, self._consumer, self._flush_dead_letters
+            self.target,
+            apply,
+            self._checkpoint,
+            starts,
+            offsets,
+            self._consumer,
+            self._flush_dead_letters,
         )
         self.positions.update(offsets)
-        self._observe_commit(messages, offsets)
+        self._observe_commit(segment, offsets)
 
-    def _observe_commit(self, messages: list[Any], offsets: Offsets) -> None:
+    def _observe_commit(self, messages: list[Entry], offsets: Offsets) -> None:
         """Metrics of a batch whose COMMIT returned (never of one that may be retried)."""
         now = time.time()
         applied: Counter[tuple[str, str]] = Counter()
@@ -369,7 +398,7 @@ class ApplierRunner:
                 applied[(f"{message.database}.{message.table}", message.op)] += 1
                 APPLIER_END_TO_END_SECONDS.observe(max(now - message.source_ts, 0.0))
                 newest = max(newest, message.source_ts)
-            else:
+            elif isinstance(message, SchemaChange):
                 APPLIER_SCHEMA_CHANGES.labels(f"{message.database}.{message.table}").inc()
         for (table, op), count in applied.items():
             APPLIER_ROWS_APPLIED.labels(table, op).inc(count)
@@ -411,16 +440,21 @@ class ApplierRunner:
         self.health.progress()
 
     # --- permanent errors: stop, or dead-letter when configured -------------------------------------
+    def _stop_at(self, where: Coordinates, cause: str, table: str, row_key: str) -> NoReturn:
+        raise PermanentError(
+            f"cannot apply message {where} (table {table}, key {row_key}): {cause}"
+            "; the applier stopped and committed nothing past it. Fix the target (or the data) "
+            "and restart, or set dead_letter_topic to divert such messages"
+        )
+
     def _dead_letter_or_stop(
         self, where: Coordinates, key: bytes | None, value: bytes | None, cause: str, table: str, row_key: str
     ) -> None:
-        description = f"cannot apply message {where} (table {table}, key {row_key}): {cause}"
+        """Send the message to the dead-letter topic (confirmed before the COMMIT that moves the
+        checkpoint past it), or stop when none is configured."""
         if self._dlq is None or not self._settings.dead_letter_topic:
-            raise PermanentError(
-                description
-                + "; the applier stopped and committed nothing past it. Fix the target (or the data) "
-                "and restart, or set dead_letter_topic to divert such messages"
-            )
+            self._stop_at(where, cause, table, row_key)
+        description = f"cannot apply message {where} (table {table}, key {row_key}): {cause}"
         log.error("dead-lettering: %s", description, extra=where.log_fields())
         self._dlq_pending += 1
         headers: dict[str, str | bytes | None] = {
@@ -451,9 +485,9 @@ class ApplierRunner:
             raise TransientError(f"dead-letter messages not confirmed by the broker: {errors or undelivered}")
 
 
-def _segments(batch: list[Message]) -> Iterable[list[Message]]:
+def _segments(batch: list[Entry]) -> Iterable[list[Entry]]:
     """Split at schema changes: DML before a DDL commits first, the DDL runs alone, then the rest."""
-    current: list[Message] = []
+    current: list[Entry] = []
     for message in batch:
         if isinstance(message, SchemaChange):
             if current:
