@@ -234,12 +234,20 @@ def replay_command(
         bool,
         typer.Option(help="Also replay tables without a primary key (their rows get inserted again)."),
     ] = False,
+    accept_retention_gap: Annotated[
+        bool,
+        typer.Option(
+            help="Where retention deleted messages the group never applied (the applier refuses to "
+            "start there), move the group up to the log start: those changes are given up. "
+            "Re-sync the tables first (snapshot --table)."
+        ),
+    ] = False,
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Make the applier re-apply table topics from an earlier point: lowers the group's committed
     offsets AND the target checkpoint rows (the applier resumes at the later of the two). Only
-    moves backwards; refuses while the group has active members. Stop the applier first, run
-    this, start it again."""
+    moves backwards (except over a retention gap, with --accept-retention-gap); refuses while the
+    group has active members. Stop the applier first, run this, start it again."""
     from pydantic import TypeAdapter, ValidationError
 
     from binlog_pipeline.errors import PipelineError
@@ -270,7 +278,7 @@ def replay_command(
     group = group or settings.group_id
     with reported_errors(settings):
         selected = list(table_topics(settings)) if all_topics else [names.resolve(t) for t in topics or []]
-        steps = plan(settings, group, selected, point)
+        steps = plan(settings, group, selected, point, accept_retention_gap)
     if fmt is OutputFormat.json:
         typer.echo(
             json.dumps({"group": group, "dry_run": dry_run, "partitions": [s.as_dict() for s in steps]})
@@ -291,7 +299,12 @@ def replay_command(
     with reported_errors(settings, code=1):
         execute(settings, group, steps)
     moved = sum(1 for s in steps if s.new < s.current)
-    typer.echo(f"replay set: {moved} partition(s) moved back; start the applier to re-apply")
+    gaps = sum(1 for s in steps if s.gap_accepted)
+    typer.echo(
+        f"replay set: {moved} partition(s) moved back"
+        + (f", {gaps} moved up to the log start over a retention gap" if gaps else "")
+        + "; start the applier to re-apply"
+    )
 
 
 @app.command("tail")

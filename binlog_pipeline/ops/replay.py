@@ -3,7 +3,9 @@
 The applier resumes each partition at the later of two positions — the group's committed Kafka
 offset and its row in the target checkpoint table — so a replay must lower **both**. Replay only
 ever moves a partition backwards: a partition already at or before the requested point keeps its
-position, because moving forward would skip changes that were never applied.
+position, because moving forward would skip changes that were never applied. The one exception is
+explicit: a position below the partition's log start (retention deleted what the group never
+applied, which the applier refuses) is moved up to the log start with ``accept_retention_gap``.
 
 Order of the writes: target checkpoint rows first (one transaction), then the Kafka offsets. If
 the second step fails the applier still resumes at the higher Kafka offset — nothing is skipped,
@@ -66,6 +68,12 @@ class PartitionReplay:
     new: int
     end: int  # high watermark
     keyless_table: str | None  # db.table when the partition carries changes of a table without a key
+    retention_gap: int = 0  # offsets retention deleted below the log start before they were applied
+    gap_accepted: bool = False  # moved forward over that gap, on request
+
+    @property
+    def moves(self) -> bool:
+        return self.new < self.current or self.gap_accepted
 
     @property
     def messages(self) -> int:
@@ -76,7 +84,13 @@ class PartitionReplay:
         return {**asdict(self), "messages": self.messages}
 
 
-def plan(settings: Settings, group: str, topics: list[str], point: ReplayPoint) -> list[PartitionReplay]:
+def plan(
+    settings: Settings,
+    group: str,
+    topics: list[str],
+    point: ReplayPoint,
+    accept_retention_gap: bool = False,
+) -> list[PartitionReplay]:
     """Compute the replay of ``topics`` for ``group`` without changing anything. Raises
     :class:`PermanentError` when the group is unknown or has active members, or a topic is missing."""
     settings.require("target_url")
@@ -105,9 +119,14 @@ def plan(settings: Settings, group: str, topics: list[str], point: ReplayPoint) 
             key = (tp.topic, tp.partition)
             low, high = reader.get_watermark_offsets(tp, timeout=settings.kafka_timeout_s)
             current = max(kafka.get(key, -1), stored.get(key, -1))
-            if current < 0:
+            gap = low - max(current, 0)
+            if current < 0 and gap <= 0:
                 current = low  # never applied: the applier starts at the beginning anyway
+            current = max(current, 0)
             new = min(max(requested[key], low), current)
+            accepted = gap > 0 and accept_retention_gap
+            if accepted:
+                new = low
             steps.append(
                 PartitionReplay(
                     tp.topic,
@@ -118,6 +137,8 @@ def plan(settings: Settings, group: str, topics: list[str], point: ReplayPoint) 
                     new,
                     high,
                     _keyless_table(conf, store, tp, new, current) if new < current else None,
+                    max(gap, 0),
+                    accepted,
                 )
             )
         return steps
@@ -128,9 +149,9 @@ def plan(settings: Settings, group: str, topics: list[str], point: ReplayPoint) 
 
 
 def execute(settings: Settings, group: str, steps: list[PartitionReplay]) -> None:
-    """Lower the target checkpoint rows, then the group's Kafka offsets, for every step that moves."""
+    """Set the target checkpoint rows, then the group's Kafka offsets, for every step that moves."""
     assert settings.target_url is not None
-    moving = [s for s in steps if s.new < s.current]
+    moving = [s for s in steps if s.moves]
     if not moving:
         return
     admin = AdminClient(settings.librdkafka())
@@ -239,7 +260,12 @@ def render_table(steps: list[PartitionReplay]) -> str:
     width = max([len(s.topic) for s in steps] + [5])
     lines = [f"{'TOPIC':<{width}} {'PART':>4} {'CURRENT':>10} {'NEW':>10} {'REPLAY':>8}  NOTE"]
     for s in steps:
-        note = "unchanged (already at or before that point)" if s.new >= s.current else ""
+        note = "unchanged (already at or before that point)" if not s.moves else ""
+        if s.retention_gap:
+            note = (
+                f"retention gap: {s.retention_gap} offsets deleted before they were applied; "
+                + ("moving up to the log start" if s.gap_accepted else "pass --accept-retention-gap")
+            )
         if s.keyless_table:
             note = f"{s.keyless_table} has no primary key: rows would be inserted again"
         lines.append(
