@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from applier.messages import RowChange
+from applier.row_match import row_match
 from applier.sql_values import row_converter
+from applier.target import TableInfo
 from binlog_pipeline.sql import qualified, quote
 from schemas.columns import ColumnKind, ColumnSpec
 
@@ -24,11 +26,19 @@ class TableWriter:
     """Builds the statements for one (target table, column layout)."""
 
     def __init__(
-        self, database: str, table: str, columns: tuple[ColumnSpec, ...], primary_key: tuple[str, ...]
+        self,
+        database: str,
+        table: str,
+        columns: tuple[ColumnSpec, ...],
+        primary_key: tuple[str, ...],
+        target: TableInfo,
     ) -> None:
         self.qualified = qualified(database, table)
         self.columns = columns
         self.primary_key = primary_key
+        self.target = target
+        self.ordered = target.unique_secondary
+        on_target = {column.name: column for column in target.columns}
         self.enum_columns = tuple(
             spec.name for spec in columns if spec.kind is ColumnKind.ENUM and "" not in spec.values
         )  # where '' can only be the invalid-value index 0 (see planner.LENIENT)
@@ -46,7 +56,7 @@ class TableWriter:
         else:
             self._key_expr = "(" + ", ".join(quote(k) for k in primary_key) + ")"
             self._key_placeholder = "(" + ", ".join(["%s"] * len(primary_key)) + ")"
-        self._match_all = " AND ".join(f"{quote(n)} <=> %s" for n in names)
+        self._match = row_match(names, on_target)
         self._set_all = ", ".join(f"{quote(n)} = %s" for n in names)
 
     # --- tables with a primary key -------------------------------------------------------------
@@ -90,17 +100,17 @@ class TableWriter:
                 # silently write nothing (foreign_key_checks=0, so no cascade differs).
                 return (self.delete([change]), self.upsert([change]))
             return (self.upsert([change]),)
-        # No primary key: the row is identified by all its values (NULL-safe), one row at a time.
+        # No primary key: the row is identified by all its values, one row at a time (see row_match).
         if change.op in ("c", "r"):
             sql = f"INSERT INTO {self.qualified} ({self._column_list}) VALUES {self._row_placeholders}"
             return (Statement(sql, tuple(self._to_params(change.after or {})), (change,)),)
-        before = self._to_params(change.before or {})
+        before = self._match.params(self._to_params(change.before or {}))
         if change.op == "d":
             return (
                 Statement(
-                    f"DELETE FROM {self.qualified} WHERE {self._match_all} LIMIT 1", tuple(before), (change,)
+                    f"DELETE FROM {self.qualified} WHERE {self._match.sql} LIMIT 1", tuple(before), (change,)
                 ),
             )
         after = self._to_params(change.after or {})
-        sql = f"UPDATE {self.qualified} SET {self._set_all} WHERE {self._match_all} LIMIT 1"
+        sql = f"UPDATE {self.qualified} SET {self._set_all} WHERE {self._match.sql} LIMIT 1"
         return (Statement(sql, (*after, *before), (change,)),)
