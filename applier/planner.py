@@ -41,7 +41,7 @@ class Planner:
     def __init__(self, route: Route, target_table: Callable[[str, str], TableInfo]) -> None:
         """``target_table(db, table)`` describes a target table (cached by the target until a
         reset or DDL): its unique secondary keys (then it gets exact in-order statements, as a
-        table without a primary key in the events does) and its columns' types and charsets."""
+        table without a primary key in the events does), its generated columns, its charsets."""
         self._route = route
         self._target_table = target_table
         # keyed by the identity of the decoded schema's columns tuple (hashing the ColumnSpecs

@@ -52,14 +52,15 @@ class RowMatch:
 
 
 def row_match(columns: Sequence[str], target: Mapping[str, TargetColumn]) -> RowMatch:
-    """The condition that matches a row with exactly ``columns``' values (NULL-safe)."""
+    """The condition that matches a row with exactly ``columns``' values (NULL-safe); no columns
+    (all generated) match any row: such rows are all alike."""
     terms: list[str] = []
     slots: list[int] = []
     for position, name in enumerate(columns):
         term, count = column_term(name, target.get(name))
         terms.append(term)
         slots.extend([position] * count)
-    return RowMatch(" AND ".join(terms), tuple(slots))
+    return RowMatch(" AND ".join(terms) or "TRUE", tuple(slots))
 
 
 def column_term(name: str, target: TargetColumn | None) -> tuple[str, int]:

@@ -45,7 +45,7 @@ class SchemaApplier:
     def target_table(self, database: str, table: str) -> TableInfo:
         """A target table as the planner needs it. Tables with unique secondary keys get exact
         in-order statements, never coalesced upserts: ON DUPLICATE KEY UPDATE could otherwise hit
-        another row's unique key."""
+        another row's unique key. Generated columns are never written."""
         return self._target.info(database, table)
 
     # The runner hands ``ordered`` to the Planner; applier/runner.py is changed elsewhere this

@@ -62,6 +62,7 @@ class TargetColumn:
     name: str
     data_type: str  # information_schema DATA_TYPE, lower case ('varchar', 'json', 'enum', ...)
     charset: str | None  # None for numeric, temporal, binary and spatial types
+    generated: bool  # VIRTUAL or STORED generated: the target computes it, nobody may write it
 
 
 @dataclass(frozen=True)
@@ -123,15 +124,17 @@ class Target:
         if cached is not None:
             return cached
         with self.conn.cursor() as cur:
+            # GENERATION_EXPRESSION is NULL (MariaDB) or '' (MySQL) unless the column is generated;
+            # EXTRA would also say DEFAULT_GENERATED for MySQL's expression defaults.
             cur.execute(
-                "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_SET_NAME "
+                "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_SET_NAME, COALESCE(GENERATION_EXPRESSION, '') <> '' "
                 "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
                 "ORDER BY ORDINAL_POSITION",
                 (database, table),
             )
             columns = tuple(
-                TargetColumn(str(name), str(kind).lower(), None if charset is None else str(charset))
-                for name, kind, charset in cur.fetchall()
+                TargetColumn(str(name), str(kind).lower(), None if charset is None else str(charset), bool(generated))
+                for name, kind, charset, generated in cur.fetchall()
             )
             if not columns:
                 info = TableInfo(exists=False)

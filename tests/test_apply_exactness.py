@@ -1,5 +1,5 @@
-"""The applier hits exactly the row the source changed: rows that compare equal under a column's
-collation."""
+"""The applier hits exactly the row the source changed and writes only what the target lets it
+write: rows that compare equal under a column's collation, and generated columns."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from typing import Any
 
 import pytest
 
+from applier.sql_writer import TableWriter
+from applier.target import TableInfo, TargetColumn
+from binlog_pipeline.errors import PermanentError
+from schemas.columns import ColumnKind, ColumnSpec
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, table_state
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings
@@ -223,3 +227,112 @@ def test_unique_keys_under_collation_hit_the_right_row(
             cur.execute(f"UPDATE {t} SET n = 2 WHERE id = 'U'")  # the row now keyed 'ü'
 
     replicate(services, source_db, topic_prefix, ("pk", "uk"), write, {"pk": PK_MARKER, "uk": PK_MARKER})
+
+
+# --- generated columns ------------------------------------------------------------------------------
+# MariaDB 10.11 with binlog_row_image=FULL logs VIRTUAL and STORED generated columns with their
+# values, and a snapshot's SELECT reads them too; the target must compute them itself.
+GENERATED = (
+    # keyed, coalesced: an index on a virtual column
+    """CREATE TABLE `{db}`.gk (id INT PRIMARY KEY, a INT, b VARCHAR(8) COLLATE utf8mb4_general_ci, n INT,
+        v INT AS (a * 2) VIRTUAL, s VARCHAR(12) AS (CONCAT(b, '!')) STORED, w VARCHAR(8) AS (UPPER(b)) VIRTUAL,
+        KEY (v))""",
+    # keyed, in order: a unique key on a virtual column
+    """CREATE TABLE `{db}`.gu (id INT PRIMARY KEY, a INT, n INT,
+        v INT AS (a + 1000) VIRTUAL, s INT AS (a * 3) STORED, UNIQUE KEY (v))""",
+    # keyless, with duplicates and collation twins
+    """CREATE TABLE `{db}`.gn (a INT, b VARCHAR(8) COLLATE utf8mb4_general_ci, n INT,
+        v INT AS (a * 2) VIRTUAL, s VARCHAR(12) AS (CONCAT(b, '!')) STORED, KEY (v))""",
+    # keyless with nothing but generated columns: rows are written as INSERT () VALUES ()
+    """CREATE TABLE `{db}`.go (v INT AS (7) VIRTUAL, s VARCHAR(3) AS ('x') STORED)""",
+)
+GENERATED_TABLES = ("gk", "gu", "gn", "go")
+GENERATED_MARKERS: dict[str, str | None] = {
+    "gk": f"(id, n) VALUES (99999, {MARKER})",
+    "gu": f"(id, n) VALUES (99999, {MARKER})",
+    "go": None,
+}
+
+
+def generated_rows(cur: Any, db: str, base: int) -> None:
+    cur.executemany(
+        f"INSERT INTO `{db}`.gk (id, a, b, n) VALUES (%s, %s, %s, 0)",
+        [(base + i, i, f"r{i}") for i in range(20)],
+    )
+    cur.executemany(f"INSERT INTO `{db}`.gu (id, a, n) VALUES (%s, %s, 0)", [(base + i, base + i) for i in range(20)])
+    cur.executemany(
+        f"INSERT INTO `{db}`.gn (a, b, n) VALUES (%s, %s, 0)",
+        [(1, "u"), (1, "ü"), (1, "u"), (2, "A"), (2, "a"), (3, None)],
+    )
+    cur.execute(f"INSERT INTO `{db}`.go VALUES (), (), ()")
+
+
+def generated_changes(cur: Any, db: str, base: int) -> None:
+    cur.execute(f"UPDATE `{db}`.gk SET a = a + 100, b = UPPER(b) WHERE id < {base + 10}")
+    cur.execute(f"DELETE FROM `{db}`.gk WHERE id >= {base + 15}")
+    cur.execute(f"UPDATE `{db}`.gk SET id = id + 1000 WHERE id = {base + 3}")
+    # swap two unique values of the virtual column through a free one, in one transaction
+    cur.execute("BEGIN")
+    cur.execute(f"UPDATE `{db}`.gu SET a = -1 WHERE id = {base + 1}")
+    cur.execute(f"UPDATE `{db}`.gu SET a = {base + 1} WHERE id = {base + 2}")
+    cur.execute(f"UPDATE `{db}`.gu SET a = {base + 2} WHERE id = {base + 1}")
+    cur.execute("COMMIT")
+    cur.execute(f"DELETE FROM `{db}`.gu WHERE id = {base + 5}")
+    cur.execute(f"DELETE FROM `{db}`.gn WHERE HEX(b) = HEX('ü') LIMIT 1")
+    cur.execute(f"UPDATE `{db}`.gn SET a = 7 WHERE HEX(b) = HEX('a') LIMIT 1")
+    cur.execute(f"UPDATE `{db}`.gn SET n = 5 WHERE b = 'u' LIMIT 1")  # one of two identical rows
+    cur.execute(f"DELETE FROM `{db}`.gn WHERE b IS NULL")
+    cur.execute(f"DELETE FROM `{db}`.go LIMIT 1")
+
+
+def test_generated_columns_through_the_binlog(
+    services: Services, source_db: str, topic_prefix: str, target_cleanup: None
+) -> None:
+    """VIRTUAL and STORED generated columns (an index and a unique key on virtual ones; keyed and
+    keyless tables, one with nothing but generated columns) are computed by the target, never
+    written: the tables end equal."""
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        for ddl in GENERATED:
+            cur.execute(ddl.format(db=source_db))
+
+    def write(cur: Any) -> None:
+        generated_rows(cur, source_db, 0)
+        generated_changes(cur, source_db, 0)
+        cur.execute(f"INSERT INTO `{source_db}`.go VALUES ()")  # go's largest count comes last
+
+    replicate(services, source_db, topic_prefix, GENERATED_TABLES, write, GENERATED_MARKERS)
+
+
+def test_generated_columns_through_the_snapshot(
+    services: Services, source_db: str, topic_prefix: str, target_cleanup: None
+) -> None:
+    """The same tables with rows that only the snapshot carries (its SELECT reads the generated
+    values too), then changes through the binlog: equal."""
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        for ddl in GENERATED:
+            cur.execute(ddl.format(db=source_db))
+        generated_rows(cur, source_db, 0)
+
+    def write(cur: Any) -> None:
+        generated_changes(cur, source_db, 0)
+        generated_rows(cur, source_db, 100)
+
+    replicate(
+        services,
+        source_db,
+        topic_prefix,
+        GENERATED_TABLES,
+        write,
+        GENERATED_MARKERS,
+        snapshot_mode="initial",
+        include_tables=f"{source_db}.*",
+    )
+
+
+def test_a_keyed_table_with_nothing_to_write_is_refused() -> None:
+    """A primary key on a STORED generated column (MySQL allows it) with no other column leaves
+    nothing to write: refused with the fix, not sent as broken SQL. Only MySQL can make such a
+    table, so the target's description is built here."""
+    generated_key = TableInfo(True, (TargetColumn("s", "int", None, generated=True),))
+    with pytest.raises(PermanentError, match="give the target table a column it does not generate"):
+        TableWriter("db", "t", (ColumnSpec("s", ColumnKind.INT),), ("s",), generated_key)
