@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from applier.coalesce import coalesce
 from applier.messages import RowChange
 from applier.sql_writer import Statement, TableWriter
-from applier.target import SESSION_SQL_MODE
+from applier.target import SESSION_SQL_MODE, TableInfo
+from binlog_pipeline.errors import PermanentError
 from binlog_pipeline.routing import route_table
 
 UPSERT_CHUNK = 500
@@ -37,11 +38,12 @@ class Route:
 
 
 class Planner:
-    def __init__(self, route: Route, ordered: Callable[[str, str], bool]) -> None:
-        """``ordered(db, table)`` says whether a target table must get exact in-order statements
-        (it has no primary key in the events, or unique secondary keys on the target)."""
+    def __init__(self, route: Route, target_table: Callable[[str, str], TableInfo]) -> None:
+        """``target_table(db, table)`` describes a target table (cached by the target until a
+        reset or DDL): its unique secondary keys (then it gets exact in-order statements, as a
+        table without a primary key in the events does), its generated columns, its charsets."""
         self._route = route
-        self._ordered = ordered
+        self._target_table = target_table
         # keyed by the identity of the decoded schema's columns tuple (hashing the ColumnSpecs
         # per row was measurable); the writer keeps that tuple alive, so an id is never reused
         self._writers: dict[tuple[str, str, int, tuple[str, ...]], TableWriter] = {}
@@ -50,11 +52,17 @@ class Planner:
         return self._route(change.database, change.table)
 
     def writer(self, change: RowChange) -> TableWriter:
+        """The writer for the change's layout and the target table as it is now: a DDL or a
+        reconnect re-reads the target's definition, and the writer is rebuilt from it."""
         key = (change.database, change.table, id(change.columns), change.primary_key)
+        database, table = self.target_of(change)
+        info = self._target_table(database, table)
         writer = self._writers.get(key)
-        if writer is None:
-            database, table = self.target_of(change)
-            writer = TableWriter(database, table, change.columns, change.primary_key)
+        if writer is None or writer.target is not info:
+            try:
+                writer = TableWriter(database, table, change.columns, change.primary_key, info)
+            except PermanentError as exc:
+                raise PermanentError(f"cannot apply message {change.where}: {exc}") from exc
             self._writers[key] = writer
         return writer
 
@@ -69,10 +77,12 @@ class Planner:
             yield STRICT
 
     def statements(self, changes: list[RowChange]) -> Iterator[Statement]:
-        by_layout: dict[TableWriter, list[RowChange]] = {}
+        by_layout: dict[tuple[str, str, int, tuple[str, ...]], list[RowChange]] = {}
         for change in changes:
-            by_layout.setdefault(self.writer(change), []).append(change)
-        for writer, table_changes in by_layout.items():
+            key = (change.database, change.table, id(change.columns), change.primary_key)
+            by_layout.setdefault(key, []).append(change)
+        for table_changes in by_layout.values():
+            writer = self.writer(table_changes[0])
             enums = writer.enum_columns
             lenient = bool(enums) and any(needs_lenient_mode(c, enums) for c in table_changes)
             if lenient:
@@ -82,8 +92,7 @@ class Planner:
                 yield STRICT
 
     def _table_statements(self, writer: TableWriter, changes: list[RowChange]) -> Iterator[Statement]:
-        database, table = self.target_of(changes[0])
-        if not writer.primary_key or self._ordered(database, table):
+        if not writer.primary_key or writer.ordered:
             for change in changes:
                 yield from writer.exact(change)
             return

@@ -59,9 +59,19 @@ def classify(exc: BaseException, doing: str) -> TransientError | PermanentError:
 
 
 @dataclass(frozen=True)
+class TargetColumn:
+    """A target column as far as writing and finding rows needs it."""
+
+    name: str
+    data_type: str  # information_schema DATA_TYPE, lower case ('varchar', 'json', 'enum', ...)
+    charset: str | None  # None for numeric, temporal, binary and spatial types
+    generated: bool  # VIRTUAL or STORED generated: the target computes it, nobody may write it
+
+
+@dataclass(frozen=True)
 class TableInfo:
     exists: bool
-    columns: tuple[str, ...] = ()
+    columns: tuple[TargetColumn, ...] = ()
     unique_secondary: bool = False
     create_table: str | None = None
 
@@ -168,12 +178,18 @@ class Target:
         if cached is not None:
             return cached
         with self.conn.cursor() as cur:
+            # GENERATION_EXPRESSION is NULL (MariaDB) or '' (MySQL) unless the column is generated;
+            # EXTRA would also say DEFAULT_GENERATED for MySQL's expression defaults.
             cur.execute(
-                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_SET_NAME, COALESCE(GENERATION_EXPRESSION, '') <> '' "
+                "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
                 "ORDER BY ORDINAL_POSITION",
                 (database, table),
             )
-            columns = tuple(str(r[0]) for r in cur.fetchall())
+            columns = tuple(
+                TargetColumn(str(name), str(kind).lower(), None if charset is None else str(charset), bool(generated))
+                for name, kind, charset, generated in cur.fetchall()
+            )
             if not columns:
                 info = TableInfo(exists=False)
             else:
