@@ -23,6 +23,7 @@ from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateR
 
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError
+from producer.enum_members import restore_members
 from producer.position import BinlogPosition, GtidStart
 from producer.query_session import QuerySessions
 from producer.row_decoder import RowImageDecoder, UnsupportedColumn, compile_column
@@ -205,6 +206,8 @@ class BinlogReader:
                 yield TxnStart(str(event.gtid), self._previous)
             elif kind is HeartbeatLogEvent:
                 yield Idle()
+            elif kind is TableMapEvent and self._captured(event.schema, event.table):
+                restore_members(event)  # before the rows events that use its columns
             if self._stream.log_file and self._stream.log_pos:
                 # The end of this event is where the next one starts.
                 self._previous = BinlogPosition(self._stream.log_file, self._stream.log_pos)
