@@ -7,6 +7,7 @@ from typing import Any
 
 from schemas.codec import DecodeError, SchemaStore
 from schemas.columns import ColumnSpec
+from schemas.ddl_session import DdlSession
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class SchemaChange:
     create_table: str | None
     size: int
     raw: bytes = field(default=b"", repr=False, compare=False)
+    session: DdlSession | None = None  # None in records written before sessions were recorded
 
 
 Message = RowChange | SchemaChange
@@ -91,6 +93,7 @@ def decode(store: SchemaStore, where: Coordinates, value: bytes | None) -> Messa
             record["create_table"],
             len(value),
             value,
+            DdlSession.from_record(record.get("session")),
         )
     if schema.kind != "change":
         raise BadMessage(where, f"unexpected record kind {schema.kind!r} in a table topic")

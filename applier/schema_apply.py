@@ -22,6 +22,7 @@ from binlog_pipeline.kafka_read import committed_reader, read_to_end
 from binlog_pipeline.sql import qualified
 from schemas.codec import DecodeError
 from schemas.ddl import CREATE_TABLE_HEAD, affected_tables, statement_kind
+from schemas.ddl_session import DdlSession
 from schemas.registry import TopicSchemaStore
 from schemas.topics import TopicNames
 
@@ -70,9 +71,18 @@ class SchemaApplier:
             )
         self._create_table(target_name, definition, change.where)
 
-    def _create_table(self, target_name: tuple[str, str], definition: str, where: Coordinates) -> None:
+    def _create_table(
+        self,
+        target_name: tuple[str, str],
+        definition: str,
+        where: Coordinates,
+        session: DdlSession | None = None,
+    ) -> None:
         name = ".".join(target_name)
-        self._run(lambda: self._target.create_table(*target_name, definition), f"creating {name}")
+        self._run(
+            lambda: self._target.create_table(*target_name, definition, session, str(where)),
+            f"creating {name}",
+        )
         log.info("created target table %s from the producer's definition", name, extra=where.log_fields())
 
     def apply(self, change: SchemaChange) -> None:
@@ -93,7 +103,10 @@ class SchemaApplier:
             # without a primary key starts with one, so that a re-snapshot cannot duplicate rows).
             statement = f"TRUNCATE TABLE {qualified(target_name[0], target_name[1])}"
             log.info("applying DDL: %s", statement, extra=change.where.log_fields())
-            self._run(lambda: self._target.run_ddl(change.database, statement), f"DDL at {change.where}")
+            self._run(
+                lambda: self._target.run_ddl(change.database, statement, change.session, str(change.where)),
+                f"DDL at {change.where}",
+            )
             return
         if target_name != key:
             raise PermanentError(
@@ -112,7 +125,10 @@ class SchemaApplier:
             # One record per dropped table; the statement may name several (some already gone).
             statement = f"DROP TABLE IF EXISTS {qualified(target_name[0], target_name[1])}"
         log.info("applying DDL: %s", statement, extra=change.where.log_fields())
-        self._run(lambda: self._target.run_ddl(change.database, statement), f"DDL at {change.where}")
+        self._run(
+            lambda: self._target.run_ddl(change.database, statement, change.session, str(change.where)),
+            f"DDL at {change.where}",
+        )
 
     def _create(self, change: SchemaChange, target_name: tuple[str, str]) -> None:
         """A replicated CREATE TABLE: created from the recorded definition under the (possibly
@@ -130,8 +146,12 @@ class SchemaApplier:
                 f"the stream creates table {name} (message {change.where}), which the target lacks, and "
                 "create_missing_tables=false: create it on the target yourself, then restart"
             )
-        definition = change.create_table or change.statement
-        self._create_table(target_name, definition, change.where)
+        if change.create_table:
+            # Recorded in UTC, as the applier's own session is: the source's zone does not apply.
+            session = change.session.for_definition() if change.session else None
+            self._create_table(target_name, change.create_table, change.where, session)
+        else:
+            self._create_table(target_name, change.statement, change.where, change.session)
 
     def waits_for_rename(self, change: SchemaChange, consumed_topics: set[str]) -> str | None:
         """Per-table topics are not ordered with each other. A RENAME record in the *destination*

@@ -12,10 +12,12 @@ from typing import Any
 
 import pymysql
 
+from applier.ddl_session import source_session
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError, TransientError
 from binlog_pipeline.sql import qualified, quote
 from schemas.ddl import CREATE_TABLE_HEAD
+from schemas.ddl_session import DdlSession
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +211,10 @@ class Target:
         self._info.pop((database, table), None)
 
     # --- DDL (autocommits in MySQL: never inside a batch transaction) -----------------------------
-    def create_table(self, database: str, table: str, create_table: str) -> None:
+    def create_table(
+        self, database: str, table: str, create_table: str, session: DdlSession | None = None, where: str = ""
+    ) -> None:
+        """Create a table from a recorded definition (or a CREATE statement) in ``session``."""
         match = CREATE_TABLE_HEAD.match(create_table)
         if match is None:
             raise PermanentError(f"cannot create {database}.{table}: not a CREATE TABLE statement")
@@ -217,15 +222,21 @@ class Target:
         statement = f"CREATE TABLE IF NOT EXISTS {qualified(database, table)}{body}"
         with self.conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote(database)}")
-            cur.execute(statement)
+            with source_session(cur, session, where):
+                cur.execute(statement)
         self.conn.commit()
         self.forget(database, table)
 
-    def run_ddl(self, database: str, statement: str) -> None:
+    def run_ddl(
+        self, database: str, statement: str, session: DdlSession | None = None, where: str = ""
+    ) -> None:
+        """Run a replicated statement in the source session it ran in (``session``; None keeps
+        the applier's own)."""
         with self.conn.cursor() as cur:
             if database:  # unqualified names in the statement refer to its default database
                 cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote(database)}")
                 cur.execute(f"USE {quote(database)}")
-            cur.execute(statement)
+            with source_session(cur, session, where):
+                cur.execute(statement)
         self.conn.commit()
         self._info.clear()

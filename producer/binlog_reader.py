@@ -23,9 +23,12 @@ from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateR
 
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError
+from producer.enum_members import restore_members
 from producer.position import BinlogPosition, GtidStart
+from producer.query_session import QuerySessions
 from producer.row_decoder import RowImageDecoder, UnsupportedColumn, compile_column
 from schemas.ddl import affected_tables
+from schemas.ddl_session import DdlSession
 from schemas.envelope import TableSchema
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ class SchemaChangeEvent:
     tables: tuple[tuple[str, str], ...]
     position: BinlogPosition  # the boundary after the DDL
     ts: int
+    session: DdlSession | None = None  # the source session the statement ran in
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,7 @@ class BinlogReader:
         self._captured = captured
         self._columns = columns or ColumnFilter([])
         self._tables: dict[tuple[Any, ...], CapturedTable] = {}
+        self._sessions = QuerySessions(url)
         if isinstance(start, GtidStart):
             # GTID positioning; is_mariadb picks the MariaDB or the MySQL dump protocol.
             positioning: dict[str, Any] = {"auto_position": start.gtid_set, "is_mariadb": is_mariadb}
@@ -169,6 +174,7 @@ class BinlogReader:
 
     def close(self) -> None:
         self._stream.close()
+        self._sessions.close()
 
     @property
     def position(self) -> BinlogPosition | None:
@@ -200,13 +206,15 @@ class BinlogReader:
                 yield TxnStart(str(event.gtid), self._previous)
             elif kind is HeartbeatLogEvent:
                 yield Idle()
+            elif kind is TableMapEvent and self._captured(event.schema, event.table):
+                restore_members(event)  # before the rows events that use its columns
             if self._stream.log_file and self._stream.log_pos:
                 # The end of this event is where the next one starts.
                 self._previous = BinlogPosition(self._stream.log_file, self._stream.log_pos)
             # RotateEvent: the library tracks the file name (self._stream.log_file) itself.
 
     def _query(self, event: Any) -> Item | None:
-        statement = event.query if isinstance(event.query, str) else event.query.decode("utf8", "replace")
+        statement = self._sessions.statement(event, f"{self._stream.log_file}:{event.packet.log_pos}")
         head = statement.lstrip()[:8].upper()
         if head.startswith("BEGIN") or head.startswith("XA START"):
             return None
@@ -219,7 +227,8 @@ class BinlogReader:
         tables = tuple(t for t in affected_tables(statement, schema) if self._captured(*t))
         # Table ids are reassigned after DDL; drop compiled maps so definitions are re-read.
         self._tables.clear()
-        return SchemaChangeEvent(schema, statement, tables, position, event.timestamp)
+        session = self._sessions.session(event) if tables else None
+        return SchemaChangeEvent(schema, statement, tables, position, event.timestamp, session)
 
     def _table_for(self, event: Any) -> CapturedTable | None:
         if not self._captured(event.schema, event.table):

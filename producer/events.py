@@ -10,6 +10,7 @@ from typing import Any
 from producer.binlog_reader import CapturedTable, RowChange
 from producer.position import BinlogPosition
 from schemas.codec import WriterSchema, encode
+from schemas.ddl_session import DdlSession
 from schemas.envelope import SCHEMA_CHANGE, TableSchema
 from schemas.topics import TopicNames
 
@@ -105,6 +106,7 @@ class EventBuilder:
         position: BinlogPosition,
         gtid: str | None,
         ts: int,
+        session: DdlSession | None = None,
     ) -> tuple[Message, Message]:
         """The record for the table's own topic and its copy for the schema-change history."""
         record = {
@@ -115,6 +117,7 @@ class EventBuilder:
             "create_table": create_table,
             "source": self._source(position, gtid, ts, database, table, 0),
             "ts_ms": int(time.time() * 1000),
+            "session": None if session is None else session.to_record(),
         }
         value = encode(SCHEMA_CHANGE, record)
         own = Message(self._topics.table(database, table), None, value, (SCHEMA_CHANGE,))

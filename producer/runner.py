@@ -213,6 +213,10 @@ class ProducerRunner:
         boundary_ts = resumed.position_ts if resumed else 0
         last_commit = time.monotonic()
         control = connect(s.source_url)
+        with control.cursor() as cur:
+            # SHOW CREATE TABLE prints TIMESTAMP defaults in the session's time zone; the applier
+            # runs recorded definitions in UTC, so they must be read in UTC.
+            cur.execute("SET SESSION time_zone = '+00:00'")
         requests_offset = resumed.snapshot_requests_offset if resumed else 0
         snapshot_committing: SnapshotProgress | None = None  # progress in the open commit
         snapshot = Snapshotter(
@@ -382,6 +386,7 @@ class ProducerRunner:
                             boundary,
                             gtid,
                             item.ts,
+                            item.session,
                         )
                         send(own)
                         send(history)

@@ -5,7 +5,7 @@ Value of a table topic message, one of:
   binlog file/pos, GTID, event time, database, table, row index in the source transaction),
   ``transaction`` (id, order) and ``ts_ms``;
 - schema change: a DDL (or, as a table's first record, its definition) with the table's
-  ``SHOW CREATE TABLE`` after it.
+  ``SHOW CREATE TABLE`` after it and the source session the DDL ran in.
 Avro's canonical form drops custom attributes, so each schema's record names carry a digest of
 its full JSON: two schemas that differ only in ``mysql.*`` details get different fingerprints.
 """
@@ -19,6 +19,7 @@ from typing import Any
 
 from schemas.codec import WriterSchema
 from schemas.columns import ColumnSpec
+from schemas.ddl_session import AVRO_RECORD as DDL_SESSION
 
 OPS = ("c", "u", "d", "r")
 
@@ -115,7 +116,9 @@ SCHEMA_CHANGE = WriterSchema.build(
     {
         "type": "record",
         "name": "SchemaChange",
-        "namespace": "binlog_pipeline.schema_change.v1",
+        # v2 added ``session``; v1 records (no session) still decode with their own writer
+        # schema from the schema topic, and a v2 reader schema resolves them (the default).
+        "namespace": "binlog_pipeline.schema_change.v2",
         "fields": [
             {"name": "database", "type": "string"},
             {"name": "table", "type": "string"},
@@ -125,6 +128,8 @@ SCHEMA_CHANGE = WriterSchema.build(
             {"name": "create_table", "type": ["null", "string"], "default": None},
             {"name": "source", "type": {"type": "record", "name": "Source", "fields": SOURCE_FIELDS}},
             {"name": "ts_ms", "type": "long"},
+            # The source session a "ddl" statement ran in (schemas/ddl_session.py).
+            {"name": "session", "type": ["null", DDL_SESSION], "default": None},
         ],
     },
     kind="schema_change",

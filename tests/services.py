@@ -68,7 +68,7 @@ def unique(prefix: str) -> str:
 
 @contextmanager
 def connect(url: DatabaseUrl, **kwargs: Any) -> Iterator[pymysql.connections.Connection[Any]]:
-    conn = pymysql.connect(**url.connect_kwargs(), autocommit=True, charset="utf8mb4", **kwargs)
+    conn = pymysql.connect(**url.connect_kwargs(), autocommit=True, **{"charset": "utf8mb4", **kwargs})
     try:
         yield conn
     finally:

@@ -3,13 +3,26 @@ schema for later rows, and the applier applying DDL in order — re-applying saf
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from binlog_pipeline.chaos.tcp_proxy import TcpProxy
+from binlog_pipeline.dburl import DatabaseUrl
+from binlog_pipeline.errors import PermanentError
+from producer.position import BinlogPosition
 from schemas.topics import TopicNames
-from tests.applier_harness import ApplierProcess, ApplierThread, applier_settings, drop_target_database, equal
+from tests.applier_harness import (
+    ApplierProcess,
+    ApplierThread,
+    applier_settings,
+    drop_target_database,
+    equal,
+    table_state,
+)
 from tests.kafka_helpers import decode_topic, read_all, wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services, connect, query
@@ -169,3 +182,227 @@ def test_kill9_between_ddl_and_checkpoint(
     finally:
         proxy.close()
         drop_target_database(services, source_db)
+
+
+# --- DDL in the source session's context -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    """Statements run on one source connection (its character set, then its own SETs)."""
+
+    statements: tuple[str, ...]
+    charset: str = "utf8mb4"
+
+
+def replay_later(
+    services: Services, db: str, prefix: str, sessions: list[Session], table: str, delay_s: float = 0
+) -> None:
+    """Run ``sessions`` on the source while the producer streams, let ``delay_s`` pass, then apply
+    everything with a fresh applier. The last statement must insert a new row, so equal row
+    counts mean the applier has applied the whole stream. Asserts CHECKSUM, rows and definition
+    equal (rows and definitions read in UTC)."""
+    start = current_position(services)
+    with ProducerThread(producer_settings(services, prefix, start_position=start)) as producer:
+        published = BinlogPosition.parse(start)
+
+        def caught_up() -> bool:
+            committed = producer.runner.committed
+            return producer.error is not None or (committed is not None and committed.position >= published)
+
+        for session in sessions:
+            with connect(services.source_admin, charset=session.charset) as conn, conn.cursor() as cur:
+                for statement in session.statements:
+                    cur.execute(statement.format(db=db))
+                    # One statement at a time: a DDL record then carries the definition right
+                    # after it (a producer that is behind records a later one).
+                    end = BinlogPosition.parse(current_position(services))
+                    if end != published:
+                        published = end
+                        wait_for(caught_up, what=f"the producer to publish {statement}")
+                        assert producer.error is None, producer.error
+        producer.stop()
+    time.sleep(delay_s)  # the target's clock moves on: a DDL must not take the apply time
+    with ApplierThread(applier_settings(services, prefix)) as applier:
+        wait_for(
+            lambda: applier.error is not None or _rows_equal(services, db, table),
+            what=f"{table}'s rows on the target",
+        )
+        assert applier.error is None, applier.error
+        applier.stop()
+    sc, tc, _sn, _tn = table_state(services, db, table)
+    select = f"SELECT * FROM `{db}`.`{table}` ORDER BY 1"
+    assert (sc, in_utc(services.source_admin, select)) == (tc, in_utc(services.target_admin, select))
+    show = f"SHOW CREATE TABLE `{db}`.`{table}`"
+    assert in_utc(services.target_admin, show) == in_utc(services.source_admin, show)
+
+
+def _rows_equal(services: Services, db: str, table: str) -> bool:
+    _sc, _tc, sn, tn = table_state(services, db, table)
+    return sn is not None and sn == tn
+
+
+def in_utc(url: DatabaseUrl, sql: str) -> tuple[tuple[Any, ...], ...]:
+    """``sql``'s rows read in UTC (TIMESTAMP values and defaults print in the session's zone)."""
+    with connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SET time_zone = '+00:00'")
+        cur.execute(sql)
+        return tuple(cur.fetchall())
+
+
+def test_add_column_default_current_timestamp_takes_the_source_time(
+    services: Services, source_db: str, topic_prefix: str
+) -> None:
+    """Rows that exist when a TIMESTAMP … DEFAULT CURRENT_TIMESTAMP column is added get the
+    source's statement time (to the microsecond) on the target, not the later apply time."""
+    try:
+        replay_later(
+            services,
+            source_db,
+            topic_prefix,
+            [
+                Session(
+                    (
+                        "CREATE TABLE `{db}`.t (id INT PRIMARY KEY, a INT)",
+                        "INSERT INTO `{db}`.t VALUES (1, 1), (2, 2), (3, 3)",
+                        "ALTER TABLE `{db}`.t ADD COLUMN ts TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP",
+                        "ALTER TABLE `{db}`.t ADD COLUMN ts6 TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)",
+                        "INSERT INTO `{db}`.t (id, a) VALUES (4, 4)",
+                    )
+                )
+            ],
+            "t",
+            delay_s=2,
+        )
+    finally:
+        drop_target_database(services, source_db)
+
+
+def test_timestamp_literal_defaults_under_a_non_utc_time_zone(
+    services: Services, source_db: str, topic_prefix: str
+) -> None:
+    """TIMESTAMP literal defaults written in a +05:30 session (and a source whose default zone
+    is +05:30, so the producer's own session is not UTC either) mean the same instants on the
+    target: in a created table's definition and in the rows an ALTER fills."""
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        cur.execute("SET GLOBAL time_zone = '+05:30'")
+    try:
+        replay_later(
+            services,
+            source_db,
+            topic_prefix,
+            [
+                Session(
+                    (
+                        "SET time_zone = '+05:30'",
+                        "CREATE TABLE `{db}`.t (id INT PRIMARY KEY, a TIMESTAMP NOT NULL DEFAULT '2024-01-01 10:00:00')",
+                        "INSERT INTO `{db}`.t (id) VALUES (1), (2)",
+                        "ALTER TABLE `{db}`.t ADD COLUMN b TIMESTAMP NOT NULL DEFAULT '2024-06-01 12:00:00'",
+                        "INSERT INTO `{db}`.t (id) VALUES (3)",
+                    )
+                )
+            ],
+            "t",
+        )
+    finally:
+        with connect(services.source_admin) as conn, conn.cursor() as cur:
+            cur.execute("SET GLOBAL time_zone = DEFAULT")
+        drop_target_database(services, source_db)
+
+
+def test_latin1_client_enum_and_set_members_survive(
+    services: Services, source_db: str, topic_prefix: str
+) -> None:
+    """A latin1 client's ALTER adding latin1 ENUM and SET columns with non-ASCII members reaches
+    the target with those characters (the statement is decoded with the client's charset)."""
+    try:
+        replay_later(
+            services,
+            source_db,
+            topic_prefix,
+            [
+                Session(("CREATE TABLE `{db}`.t (id INT PRIMARY KEY)", "INSERT INTO `{db}`.t VALUES (1)")),
+                Session(
+                    (
+                        "ALTER TABLE `{db}`.t ADD COLUMN e ENUM('é','ü','€') CHARACTER SET latin1 "
+                        "NOT NULL DEFAULT 'ü', ADD COLUMN s SET('ä','ö') CHARACTER SET latin1 "
+                        "COMMENT 'größe'",
+                        "INSERT INTO `{db}`.t VALUES (2, 'é', 'ä,ö'), (3, '€', 'ö')",
+                    ),
+                    charset="latin1",
+                ),
+            ],
+            "t",
+        )
+        assert query(services.target_admin, f"SELECT e, s FROM `{source_db}`.t ORDER BY id") == [
+            ("ü", None),
+            ("é", "ä,ö"),
+            ("€", "ö"),
+        ]
+    finally:
+        drop_target_database(services, source_db)
+
+
+def test_ddl_runs_with_the_source_sql_mode(services: Services, source_db: str, topic_prefix: str) -> None:
+    """DDL that depends on the session — a narrowing MODIFY that a non-strict session truncates,
+    a '' default that EMPTY_STRING_IS_NULL (a MariaDB-only bit above 32) turns into NULL, a bare
+    TIMESTAMP column under explicit_defaults_for_timestamp=0 (filled with the statement's time),
+    a date default only ALLOW_INVALID_DATES accepts — does the same on the target."""
+    try:
+        replay_later(
+            services,
+            source_db,
+            topic_prefix,
+            [
+                Session(
+                    (
+                        "CREATE TABLE `{db}`.t (id INT PRIMARY KEY, a VARCHAR(10))",
+                        "INSERT INTO `{db}`.t VALUES (1, 'abcdef'), (2, 'xy')",
+                        "SET sql_mode = ''",
+                        "ALTER TABLE `{db}`.t MODIFY a VARCHAR(3)",
+                        "SET sql_mode = 'EMPTY_STRING_IS_NULL'",
+                        "ALTER TABLE `{db}`.t ADD COLUMN c VARCHAR(5) NULL DEFAULT ''",
+                        "SET sql_mode = DEFAULT, explicit_defaults_for_timestamp = 0",
+                        "ALTER TABLE `{db}`.t ADD COLUMN ts TIMESTAMP",
+                        # Last: once the table has this default, only such a session can alter it.
+                        "SET sql_mode = 'ALLOW_INVALID_DATES'",
+                        "ALTER TABLE `{db}`.t ADD COLUMN d DATE NOT NULL DEFAULT '2024-02-30'",
+                        "INSERT INTO `{db}`.t VALUES (3, 'z', 'w', '2024-01-01 00:00:00', '2024-03-01')",
+                    )
+                )
+            ],
+            "t",
+        )
+    finally:
+        drop_target_database(services, source_db)
+
+
+def test_ddl_that_is_not_text_in_its_client_charset_stops_the_producer(
+    services: Services, source_db: str, topic_prefix: str
+) -> None:
+    """A captured table's DDL whose bytes are not text in the client's character set (a raw
+    binary literal) stops the producer with the position, rather than publish a corrupted
+    statement; the same on a table that is not captured does not matter."""
+    settings = producer_settings(
+        services, topic_prefix, start_position=current_position(services), include_tables=[f"{source_db}.t"]
+    )
+    alter = "ALTER TABLE `{db}`.`{table}` ADD COLUMN b VARBINARY(2) NOT NULL DEFAULT _binary'\xff'"
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{source_db}`.t (id INT PRIMARY KEY)")
+        cur.execute(f"CREATE TABLE `{source_db}`.other (id INT PRIMARY KEY)")
+        with ProducerThread(settings) as producer:
+            cur.execute(alter.format(db=source_db, table="other").encode("latin1"))
+            cur.execute(f"INSERT INTO `{source_db}`.t VALUES (1)")
+            wait_for(
+                lambda: (
+                    producer.error is not None
+                    or len(decode_topic(services.bootstrap, topic_prefix, source_db, "t")) == 2
+                ),
+                what="the row after the uncaptured DDL",
+            )
+            assert producer.error is None, producer.error
+            cur.execute(alter.format(db=source_db, table="t").encode("latin1"))
+            wait_for(lambda: producer.error is not None, what="the producer to stop")
+    assert isinstance(producer.error, PermanentError)
+    assert "(from a utf8mb4 client) is not text" in str(producer.error)
+    assert len(decode_topic(services.bootstrap, topic_prefix, source_db, "t")) == 2  # nothing after
