@@ -104,9 +104,7 @@ class CheckpointTable:
             + ") FOR UPDATE",
             tuple(params),
         )
-        moved = {
-            (str(t), int(p)): int(o) for t, p, o in cur.fetchall() if int(o) > starts[(str(t), int(p))]
-        }
+        moved = {(str(t), int(p)): int(o) for t, p, o in cur.fetchall() if int(o) > starts[(str(t), int(p))]}
         if moved:
             described = ", ".join(
                 f"{t}[{p}] at {offset} (this batch started at {starts[(t, p)]})"

@@ -77,7 +77,7 @@ class ApplierRunner:
         self.target = Target(settings.target_url)
         self._checkpoint = CheckpointTable(settings.checkpoint_table, settings.group_id)
         self._schema = SchemaApplier(self.target, settings, self._topics)
-        self._planner = Planner(Route(dict(settings.routes)), self._schema.ordered)
+        self._planner = Planner(Route(dict(settings.routes)), self._schema.target_table)
         self._consumer = Consumer(
             settings.consumer_librdkafka(
                 **{
@@ -152,7 +152,9 @@ class ApplierRunner:
             self._reconcile = True  # the target may be ahead; check before the next apply
             log.warning("could not read the target checkpoint on assignment (%s); will reconcile", exc)
         starts = {
-            (tp.topic, tp.partition): max(kafka.get((tp.topic, tp.partition), -1), stored.get((tp.topic, tp.partition), -1))
+            (tp.topic, tp.partition): max(
+                kafka.get((tp.topic, tp.partition), -1), stored.get((tp.topic, tp.partition), -1)
+            )
             for tp in partitions
         }
         check_retention(consumer, self._settings, starts, kafka, stored, self._checkpoint, self.target)
@@ -244,7 +246,9 @@ class ApplierRunner:
         try:
             deadline = time.monotonic() + s.batch_max_ms / 1000
             idle_deadline = time.monotonic() + 1.0
-            while batch.rows < s.batch_max_rows and batch.size < s.batch_max_bytes and not self._stop.is_set():
+            while (
+                batch.rows < s.batch_max_rows and batch.size < s.batch_max_bytes and not self._stop.is_set()
+            ):
                 timeout = (deadline if batch else idle_deadline) - time.monotonic()
                 if timeout <= 0:
                     break
@@ -275,7 +279,9 @@ class ApplierRunner:
             # the fetch position is below the partition's log start: retention deleted it
             key = (str(msg.topic()), int(msg.partition() or 0))
             position = self.positions.get(key, -1)
-            raise RetentionGap(describe_gap(self._settings, self._checkpoint, self.target, key, position, None))
+            raise RetentionGap(
+                describe_gap(self._settings, self._checkpoint, self.target, key, position, None)
+            )
         if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
             self.health.problem(f"Kafka: {error.str()}")
         if error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:  # pattern with no topic yet

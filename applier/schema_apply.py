@@ -49,10 +49,6 @@ class SchemaApplier:
         another row's unique key. Generated columns are never written."""
         return self._target.info(database, table)
 
-    # The runner hands ``ordered`` to the Planner; applier/runner.py is changed elsewhere this
-    # round, so the lookup keeps that name too until the runner passes ``target_table``.
-    ordered = target_table
-
     def ensure_table(self, change: RowChange, target_name: tuple[str, str]) -> None:
         if self._target.info(*target_name).exists:
             return

@@ -189,7 +189,9 @@ class Target:
                 (database, table),
             )
             columns = tuple(
-                TargetColumn(str(name), str(kind).lower(), None if charset is None else str(charset), bool(generated))
+                TargetColumn(
+                    str(name), str(kind).lower(), None if charset is None else str(charset), bool(generated)
+                )
                 for name, kind, charset, generated in cur.fetchall()
             )
             if not columns:

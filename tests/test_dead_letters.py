@@ -180,7 +180,10 @@ def test_thousands_of_rejected_rows_in_one_batch(setup: Setup) -> None:
     """5,000 rows of one batch rejected by the target are dead-lettered in one pass (no recursion
     per culprit); the good rows of the same batch are applied."""
     s = setup
-    s.source(f"CREATE TABLE `{s.db}`.r (id INT PRIMARY KEY, v INT NOT NULL)", f"INSERT INTO `{s.db}`.r VALUES (0, 0)")
+    s.source(
+        f"CREATE TABLE `{s.db}`.r (id INT PRIMARY KEY, v INT NOT NULL)",
+        f"INSERT INTO `{s.db}`.r VALUES (0, 0)",
+    )
     with s.applier(batch_max_rows=10_000) as applier:
         wait_for(lambda: equal(s.services, s.db, ("r",)), what="r equal")
         with connect(s.services.target_admin) as conn, conn.cursor() as cur:

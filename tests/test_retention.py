@@ -92,7 +92,10 @@ def test_position_below_the_log_start_is_refused_then_recovered(stream: Stream) 
         s.write(10)
         wait_for(s.equal, what="t equal")
         applier.stop()
-    committed = (kafka_committed(s.services, s.group, s.topic), target_checkpoint(s.services, s.group, s.topic))
+    committed = (
+        kafka_committed(s.services, s.group, s.topic),
+        target_checkpoint(s.services, s.group, s.topic),
+    )
     s.write(10)
     wait_for(lambda: s.high() > committed[0] + 12, what="the new changes published")
     s.delete_before(committed[0] + 5)
@@ -102,9 +105,14 @@ def test_position_below_the_log_start_is_refused_then_recovered(stream: Stream) 
     assert isinstance(error, RetentionGap), error
     message = str(error)
     assert f"retention gap on {s.topic}[0]" in message
-    assert f"position is offset {committed[0]}" in message and f"starts at offset {committed[0] + 5}" in message
+    assert (
+        f"position is offset {committed[0]}" in message and f"starts at offset {committed[0] + 5}" in message
+    )
     assert "snapshot --table" in message and "--accept-retention-gap" in message
-    assert (kafka_committed(s.services, s.group, s.topic), target_checkpoint(s.services, s.group, s.topic)) == committed
+    assert (
+        kafka_committed(s.services, s.group, s.topic),
+        target_checkpoint(s.services, s.group, s.topic),
+    ) == committed
     assert not s.equal()
 
     # the recovery the message names

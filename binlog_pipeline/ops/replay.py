@@ -262,9 +262,8 @@ def render_table(steps: list[PartitionReplay]) -> str:
     for s in steps:
         note = "unchanged (already at or before that point)" if not s.moves else ""
         if s.retention_gap:
-            note = (
-                f"retention gap: {s.retention_gap} offsets deleted before they were applied; "
-                + ("moving up to the log start" if s.gap_accepted else "pass --accept-retention-gap")
+            note = f"retention gap: {s.retention_gap} offsets deleted before they were applied; " + (
+                "moving up to the log start" if s.gap_accepted else "pass --accept-retention-gap"
             )
         if s.keyless_table:
             note = f"{s.keyless_table} has no primary key: rows would be inserted again"
