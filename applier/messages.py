@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,16 @@ class SchemaChange:
     size: int
     raw: bytes = field(default=b"", repr=False, compare=False)
     session: DdlSession | None = None  # None in records written before sessions were recorded
+    # every (table topic, partitions) with a record of this statement; () in older records
+    participants: tuple[tuple[str, int], ...] = ()
+    source_position: str = ""  # server_id:file:pos after the statement
+
+    @property
+    def statement_id(self) -> str:
+        """Names the statement across the topics that carry it: its source position (plus the
+        statement's digest: a snapshot's TRUNCATE can share a position with a real DDL)."""
+        digest = hashlib.sha1(self.statement.encode()).hexdigest()[:12]
+        return f"{self.source_position}:{digest}"
 
 
 Message = RowChange | SchemaChange
@@ -94,6 +105,8 @@ def decode(store: SchemaStore, where: Coordinates, value: bytes | None) -> Messa
             len(value),
             value,
             DdlSession.from_record(record.get("session")),
+            tuple((p["topic"], int(p["partitions"])) for p in record.get("participants") or ()),
+            f"{record['source']['server_id']}:{record['source']['file']}:{record['source']['pos']}",
         )
     if schema.kind != "change":
         raise BadMessage(where, f"unexpected record kind {schema.kind!r} in a table topic")

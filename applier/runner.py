@@ -21,6 +21,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from applier.batch import Batch, Diverted, Entry, partition_of
 from applier.checkpoint import CheckpointTable, commit_batch, commit_offsets, execute_all
+from applier.ddl_barrier import DdlBarrier, spans_partitions
 from applier.messages import BadMessage, Coordinates, RowChange, SchemaChange, decode
 from applier.planner import STRICT, Planner, Route
 from applier.retention import RetentionGap, check_retention, describe_gap
@@ -41,6 +42,7 @@ from binlog_pipeline.metrics import (
     APPLIER_SCHEMA_CHANGES,
 )
 from binlog_pipeline.retry import observed_retry, retrying
+from schemas.ddl import is_pure_rename
 from schemas.registry import TopicSchemaStore
 from schemas.topics import TopicNames
 
@@ -77,6 +79,7 @@ class ApplierRunner:
         self.target = Target(settings.target_url)
         self._checkpoint = CheckpointTable(settings.checkpoint_table, settings.group_id)
         self._schema = SchemaApplier(self.target, settings, self._topics)
+        self._ddl = DdlBarrier(self.target, self._checkpoint.database, settings.group_id)
         self._planner = Planner(Route(dict(settings.routes)), self._schema.target_table)
         self._consumer = Consumer(
             settings.consumer_librdkafka(
@@ -106,7 +109,7 @@ class ApplierRunner:
         self._filling: Batch | None = None  # the batch consume() is adding to (rebalances edit it)
         self._reconcile = False
         # partitions held at a RENAME record until the source table's topic applied the rename
-        self._waiting: dict[tuple[str, int], tuple[SchemaChange, str, float]] = {}
+        self._waiting: dict[tuple[str, int], tuple[SchemaChange, float]] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------
     def run(self) -> None:
@@ -134,6 +137,7 @@ class ApplierRunner:
     def _prepare_target(self) -> None:
         try:
             self._checkpoint.ensure(self.target)
+            self._ddl.ensure()
         except pymysql.MySQLError as exc:
             self.target.reset()
             raise classify(exc, f"creating the checkpoint table {self._settings.checkpoint_table}") from exc
@@ -176,6 +180,7 @@ class ApplierRunner:
                 extra={"kafka_committed": kafka.get(key), "target_checkpoint": stored.get(key)},
             )
         consumer.incremental_assign(partitions)
+        consumer.resume(partitions)  # a partition held at a DDL barrier before may come back paused
         if ahead:  # a target COMMIT whose Kafka offset commit never happened (crash, lost reply)
             commit_offsets(consumer, ahead)
 
@@ -295,48 +300,69 @@ class ApplierRunner:
                 continue
             first = segment[0]
             if isinstance(first, SchemaChange):
-                source = self._schema.waits_for_rename(first, {topic for topic, _ in self.positions})
-                if source is not None:
-                    held.add(partition_of(first))
-                    self._hold(first, source)
+                if spans_partitions(first):
+                    if not self._reach_barrier(first):
+                        held.add(partition_of(first))
+                        self._hold(first)
                     continue
                 self._schema.apply(first)
                 self._commit(segment, execute_all(()))
+                if first.kind == "ddl" and is_pure_rename(first.statement):
+                    self._schema.renames.forget(first.statement_id)  # its marker served its purpose
                 continue
             changes = [e for e in segment if isinstance(e, RowChange)]
             for change in {(c.database, c.table): c for c in changes}.values():  # once per table
                 self._schema.ensure_table(change, self._planner.target_of(change))
             self._apply_changes(changes, segment)
 
-    def _hold(self, change: SchemaChange, source: str) -> None:
+    # --- DDL that spans partitions (applier/ddl_barrier.py) ----------------------------------------
+    def _reach_barrier(self, change: SchemaChange) -> bool:
+        """Record that this partition reached ``change`` (everything before it is committed), then
+        pass it if the statement has run or can run now. False: hold the partition here."""
+        key = partition_of(change)
+        # the checkpoint row stays at the record (the record is the first of a partition never
+        # committed before: nothing ahead of it to apply)
+        at = {key: max(self.positions[key], change.where.offset)}
+        commit_batch(self.target, self._ddl.arrive(change), self._checkpoint, at, at, self._consumer)
+        return self._pass_if_settled(change)
+
+    def _pass_if_settled(self, change: SchemaChange) -> bool:
+        if not self._ddl.settle(change, lambda definitions: self._schema.apply(change, definitions)):
+            return False
+        last = [False]
+        self._commit([change], self._ddl.leave(change, last))
+        if last[0] and is_pure_rename(change.statement):
+            self._schema.renames.forget(change.statement_id)
+        return True
+
+    def _hold(self, change: SchemaChange) -> None:
         """Pause the partition at ``change`` (nothing past it is applied or committed)."""
-        key = (change.where.topic, change.where.partition)
+        key = partition_of(change)
         tp = TopicPartition(*key, self.positions.get(key, change.where.offset))
         self._consumer.pause([tp])
         self._consumer.seek(tp)
-        self._waiting[key] = (change, source, time.monotonic())
+        self._waiting[key] = (change, time.monotonic())
         log.info(
-            "holding %s until %s is renamed by its own topic",
+            "holding %s until every partition of its statement has reached it",
             change.where,
-            source,
             extra=change.where.log_fields(),
         )
 
     def _resume_ready(self) -> None:
-        consumed = {topic for topic, _ in self.positions}
-        for key, (change, source, since) in list(self._waiting.items()):
-            if self._schema.waits_for_rename(change, consumed) is None:
+        for key, (change, since) in list(self._waiting.items()):
+            if self._pass_if_settled(change):
+                self._consumer.seek(TopicPartition(*key, self.positions[key]))
                 self._consumer.resume([TopicPartition(*key)])
                 del self._waiting[key]
-                log.info("resuming %s[%s]: %s was renamed", *key, source, extra=change.where.log_fields())
+                log.info("resuming %s[%s]: its statement was applied", *key, extra=change.where.log_fields())
             elif time.monotonic() - since > 60:
                 log.warning(
-                    "%s still waits for %s to be renamed by its own topic",
+                    "%s still waits for the other partitions of its statement: %s",
                     change.where,
-                    source,
+                    change.statement[:200],
                     extra=change.where.log_fields(),
                 )
-                self._waiting[key] = (change, source, time.monotonic())
+                self._waiting[key] = (change, time.monotonic())
 
     def _apply_changes(self, changes: list[RowChange], segment: list[Entry]) -> None:
         try:

@@ -10,18 +10,20 @@ definition unchanged and is always run (running it twice is harmless: nothing af
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import pymysql
 
 from applier.messages import Coordinates, RowChange, SchemaChange
 from applier.planner import Route
+from applier.renames import RenameApplier
 from applier.target import TableInfo, Target, classify, normalise_create
 from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import PermanentError
 from binlog_pipeline.kafka_read import committed_reader, read_to_end
 from binlog_pipeline.sql import qualified
 from schemas.codec import DecodeError
-from schemas.ddl import CREATE_TABLE_HEAD, affected_tables, statement_kind
+from schemas.ddl import CREATE_TABLE_HEAD, Table, rename_pairs, statement_kind
 from schemas.ddl_session import DdlSession
 from schemas.registry import TopicSchemaStore
 from schemas.topics import TopicNames
@@ -42,6 +44,8 @@ class SchemaApplier:
         self._topics = topics
         self._route = Route(dict(settings.routes))
         self._definitions: dict[tuple[str, str], str | None] = {}
+        work_db = settings.checkpoint_table.split(".", 1)[0]
+        self.renames = RenameApplier(target, work_db, settings.group_id)
 
     def target_table(self, database: str, table: str) -> TableInfo:
         """A target table as the planner needs it. Tables with unique secondary keys get exact
@@ -81,10 +85,16 @@ class SchemaApplier:
         )
         log.info("created target table %s from the producer's definition", name, extra=where.log_fields())
 
-    def apply(self, change: SchemaChange) -> None:
+    def apply(self, change: SchemaChange, definitions: Mapping[Table, str | None] | None = None) -> None:
+        """Apply one schema-change record (idempotently: it may have run before a crash).
+        ``definitions``: the recorded definitions of every table of a RENAME (from the barrier);
+        by default the record's own."""
         key = (change.database, change.table)
         self._definitions[key] = change.create_table
         target_name = self._route(*key)
+        if change.kind == "ddl" and rename_pairs(change.statement, change.database):
+            self._rename(change, definitions or {key: change.create_table})
+            return
         if change.kind == "definition":
             info = self._target.info(*target_name)
             if not info.exists and change.create_table and self._settings.create_missing_tables:
@@ -142,29 +152,54 @@ class SchemaApplier:
                 f"the stream creates table {name} (message {change.where}), which the target lacks, and "
                 "create_missing_tables=false: create it on the target yourself, then restart"
             )
-        if change.create_table:
+        head = CREATE_TABLE_HEAD.match(change.statement)
+        body = change.statement[head.end() :].lstrip() if head else ""
+        if body.startswith("("):
+            # The statement is the table's definition at its place in the stream; the recorded
+            # SHOW CREATE TABLE was read when the producer got here, maybe after later ALTERs (an
+            # online schema change tool alters its new table right after creating it).
+            self._create_table(target_name, change.statement, change.where, change.session)
+        elif body.upper().startswith("LIKE") and target_name == (change.database, change.table):
+            # CREATE TABLE … LIKE: the same statement on the target, at the same point of the stream.
+            log.info("applying DDL: %s", change.statement, extra=change.where.log_fields())
+            self._run(
+                lambda: self._target.run_ddl(
+                    change.database, change.statement, change.session, str(change.where)
+                ),
+                f"DDL at {change.where}",
+            )
+        elif change.create_table:
             # Recorded in UTC, as the applier's own session is: the source's zone does not apply.
             session = change.session.for_definition() if change.session else None
             self._create_table(target_name, change.create_table, change.where, session)
         else:
             self._create_table(target_name, change.statement, change.where, change.session)
 
-    def waits_for_rename(self, change: SchemaChange, consumed_topics: set[str]) -> str | None:
-        """Per-table topics are not ordered with each other. A RENAME record in the *destination*
-        table's topic must not run before the source table's topic has applied everything up to
-        its own copy of the record (the rows present at the rename travel only in that topic).
-        Returns the source table to wait for, or None when the destination may proceed."""
-        if change.kind != "ddl" or statement_kind(change.statement) != "RENAME TABLE":
-            return None
-        pairs = affected_tables(change.statement, change.database)
-        sources, destinations = pairs[0::2], pairs[1::2]
-        key = (change.database, change.table)
-        if key not in destinations or self._target.info(*self._route(*key)).exists:
-            return None
-        source = sources[destinations.index(key)]
-        if self._topics.table(*source) not in consumed_topics:
-            return None  # the source table is not captured: its definition is all there is
-        return f"{source[0]}.{source[1]}"
+    def _rename(self, change: SchemaChange, definitions: Mapping[Table, str | None]) -> None:
+        topics = {topic for topic, _ in change.participants}
+
+        def captured(name: Table) -> bool:
+            # records written before participants were recorded: every name as in the statement
+            return not topics or self._topics.table(*name) in topics
+
+        for old, new in rename_pairs(change.statement, change.database):
+            for name in (old, new):
+                if captured(name) and self._route(*name) != name:
+                    raise PermanentError(
+                        f"RENAME of routed table {name[0]}.{name[1]} (message {change.where}) must be applied "
+                        f"by hand on the target: {change.statement}"
+                    )
+        self._run(
+            lambda: self.renames.apply(
+                change.statement,
+                change.database,
+                change.statement_id,
+                captured,
+                definitions,
+                str(change.where),
+            ),
+            f"RENAME at {change.where}",
+        )
 
     def _needs_running(self, change: SchemaChange, target_name: tuple[str, str]) -> bool:
         """Whether the target still lacks this DDL's effect (it may already have it after a crash
@@ -177,9 +212,6 @@ class SchemaApplier:
             return not info.exists
         if kind == "DROP TABLE":
             return info.exists
-        if kind == "RENAME TABLE":
-            sources = affected_tables(change.statement, change.database)[0::2]
-            return any(self._target.info(*self._route(*name)).exists for name in sources)
         if not info.exists:
             raise PermanentError(
                 f"DDL at {change.where} alters {'.'.join(target_name)}, which does not exist on the target"

@@ -107,8 +107,10 @@ class EventBuilder:
         gtid: str | None,
         ts: int,
         session: DdlSession | None = None,
+        participants: tuple[tuple[str, int], ...] = (),
     ) -> tuple[Message, Message]:
-        """The record for the table's own topic and its copy for the schema-change history."""
+        """The record for the table's own topic and its copy for the schema-change history;
+        ``participants``: every (table topic, partitions) that gets a record of this statement."""
         record = {
             "database": database,
             "table": table,
@@ -118,6 +120,7 @@ class EventBuilder:
             "source": self._source(position, gtid, ts, database, table, 0),
             "ts_ms": int(time.time() * 1000),
             "session": None if session is None else session.to_record(),
+            "participants": [{"topic": t, "partitions": n} for t, n in participants],
         }
         value = encode(SCHEMA_CHANGE, record)
         own = Message(self._topics.table(database, table), None, value, (SCHEMA_CHANGE,))

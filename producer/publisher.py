@@ -68,7 +68,7 @@ class TransactionalPublisher:
             )
         )
         self._admin = AdminClient(settings.librdkafka())
-        self._known_topics: set[str] = set()
+        self._known_topics: dict[str, int] = {}  # name → partitions
         self._published: set[bytes] = set()
         self._pending: dict[bytes, WriterSchema] = {}
         self.in_transaction = False
@@ -84,7 +84,7 @@ class TransactionalPublisher:
             metadata = self._admin.list_topics(timeout=KAFKA_TIMEOUT_S)
         except KafkaException as exc:
             raise classify(exc, "initialising Kafka transactions") from exc
-        self._known_topics = set(metadata.topics)
+        self._known_topics = {name: len(topic.partitions) for name, topic in metadata.topics.items()}
         self.ensure_topic(self._topics.checkpoints, compacted=True)
         self.ensure_topic(self._topics.schemas, compacted=True)
         self.ensure_topic(self._topics.schema_changes, retain_forever=True)
@@ -95,8 +95,16 @@ class TransactionalPublisher:
         if name in self._known_topics:
             return False
         created = create_topic(self._admin, self._settings, name, compacted, retain_forever)
-        self._known_topics.add(name)
+        if created:
+            self._known_topics[name] = 1 if (compacted or retain_forever) else self._settings.topic_partitions
+        else:  # made meanwhile by someone else: ask how many partitions it has
+            metadata = self._admin.list_topics(name, timeout=KAFKA_TIMEOUT_S)
+            self._known_topics[name] = len(metadata.topics[name].partitions)
         return created
+
+    def partitions(self, topic: str) -> int:
+        """The partition count of a table topic (made with :meth:`ensure_topic`)."""
+        return self._known_topics[topic]
 
     # --- the transaction ---------------------------------------------------------------------
     def send(

@@ -57,7 +57,7 @@ from producer.source_check import (
     resolve_start,
 )
 from producer.source_tables import captured_tables
-from schemas.ddl import statement_kind
+from schemas.ddl import rename_pairs, statement_kind
 from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -371,8 +371,12 @@ class ProducerRunner:
                         boundary = item.position
                 elif isinstance(item, SchemaChangeEvent):
                     boundary, boundary_ts, skip, rows_done = item.position, item.ts, 0, 0
-                    for database, table in item.tables:
-                        publisher.ensure_topic(self._topics.table(database, table))
+                    tables = list(dict.fromkeys(item.tables))  # once each, however often named
+                    topics = [self._topics.table(database, table) for database, table in tables]
+                    for topic in topics:
+                        publisher.ensure_topic(topic)
+                    participants = tuple((topic, publisher.partitions(topic)) for topic in topics)
+                    for database, table in tables:
                         create_table = show_create(control, database, table)
                         if create_table is None and statement_kind(item.statement) == "CREATE TABLE":
                             # Dropped again before we got here: the statement is its definition.
@@ -387,12 +391,19 @@ class ProducerRunner:
                             gtid,
                             item.ts,
                             item.session,
+                            participants,
                         )
                         send(own)
                         send(history)
                         defined.add(f"{database}.{table}")
                         log.info("schema change on %s.%s at %s", database, table, boundary)
                     snapshot.schema_changed(item)
+                    arrived = renamed_into_capture(item.statement, item.database, self._filter)
+                    if arrived:
+                        # Its rows come from a table we never captured: read them (the applier
+                        # creates it empty from its definition at the RENAME record).
+                        log.info("snapshot of %s: renamed in from an uncaptured table", ", ".join(arrived))
+                        snapshot.request(self._requested_tables(arrived))
                     if publisher.in_transaction:
                         commit()
                     safe_point(boundary)
@@ -447,6 +458,16 @@ class RowsRead:
             child = self._children[(database, table)] = (label, PRODUCER_ROWS_READ.labels(label))
         child[1].inc()
         return child[0]
+
+
+def renamed_into_capture(statement: str, database: str, captured: TableFilter) -> list[str]:
+    """Captured tables that a RENAME gives the name of a table that was not captured (e.g. an
+    online schema change tool's shadow table when shadow tables are filtered out)."""
+    return [
+        f"{new[0]}.{new[1]}"
+        for old, new in rename_pairs(statement, database)
+        if captured(*new) and not captured(*old)
+    ]
 
 
 def show_create(conn: Any, database: str, table: str) -> str | None:

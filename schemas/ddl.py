@@ -93,6 +93,26 @@ def affected_tables(statement: str, default_db: str) -> list[tuple[str, str]]:
     return []
 
 
+Table = tuple[str, str]
+
+
+def rename_pairs(statement: str, default_db: str) -> list[tuple[Table, Table]]:
+    """The (old, new) name pairs of a RENAME TABLE (in order: each pair sees the ones before it)
+    or of an ALTER TABLE … RENAME TO; empty for every other statement."""
+    kind = statement_kind(statement)
+    if kind not in ("RENAME TABLE", "ALTER TABLE"):
+        return []
+    tables = affected_tables(statement, default_db)
+    if kind == "ALTER TABLE" and len(tables) != 2:
+        return []
+    return list(zip(tables[0::2], tables[1::2], strict=True))
+
+
+def is_pure_rename(statement: str) -> bool:
+    """RENAME TABLE (atomic, any number of pairs), as opposed to an ALTER TABLE that renames too."""
+    return statement_kind(statement) == "RENAME TABLE"
+
+
 def _split_list(text: str) -> list[str]:
     """Split on commas outside backticks."""
     parts: list[str] = []

@@ -116,8 +116,8 @@ SCHEMA_CHANGE = WriterSchema.build(
     {
         "type": "record",
         "name": "SchemaChange",
-        # v2 added ``session``; v1 records (no session) still decode with their own writer
-        # schema from the schema topic, and a v2 reader schema resolves them (the default).
+        # v2 added ``session`` and ``participants``; v1 records still decode with their own writer
+        # schema from the schema topic, and a v2 reader schema resolves them (the defaults).
         "namespace": "binlog_pipeline.schema_change.v2",
         "fields": [
             {"name": "database", "type": "string"},
@@ -130,6 +130,21 @@ SCHEMA_CHANGE = WriterSchema.build(
             {"name": "ts_ms", "type": "long"},
             # The source session a "ddl" statement ran in (schemas/ddl_session.py).
             {"name": "session", "type": ["null", DDL_SESSION], "default": None},
+            # Every table topic that got a record of this statement, with its partition count: a
+            # statement that spans several (a multi-table RENAME, a topic with several partitions)
+            # is applied once, when each of them has reached its record (applier/ddl_barrier.py).
+            {
+                "name": "participants",
+                "type": {
+                    "type": "array",
+                    "items": {
+                        "type": "record",
+                        "name": "Participant",
+                        "fields": [{"name": "topic", "type": "string"}, {"name": "partitions", "type": "int"}],
+                    },
+                },
+                "default": [],
+            },
         ],
     },
     kind="schema_change",
