@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything binlog-pipeline and its tests need on a Debian machine (idempotent):
-# MariaDB server, sysbench, Java 17 + Maven and docker-compose (if missing), a venv with the project, and the
+# MariaDB server, sysbench, percona-toolkit, Java 17 + Maven and docker-compose (if missing), a venv with the project, and the
 # Apache Kafka broker jars from Maven Central.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,8 @@ SUDO=""
 missing=()
 command -v mariadbd >/dev/null 2>&1 || missing+=(mariadb-server mariadb-client)
 command -v sysbench >/dev/null 2>&1 || missing+=(sysbench)
+# Online schema change tests run the real pt-online-schema-change.
+command -v pt-online-schema-change >/dev/null 2>&1 || missing+=(percona-toolkit)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 # Validates compose/docker-compose.yml in the tests (no Docker engine needed for `config`).
