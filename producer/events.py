@@ -4,7 +4,8 @@ names, key positions) is done once per compiled table, never per row."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import Enum
 from typing import Any
 
 from producer.binlog_reader import CapturedTable, RowChange
@@ -36,6 +37,15 @@ class Message:
     key: bytes | None
     value: bytes
     schemas: tuple[WriterSchema, ...]
+    partition: int | None = None  # None: by key (librdkafka's partitioner)
+
+
+class Spread(Enum):
+    """How a table's rows are spread over its topic's partitions."""
+
+    ONE = "one"  # the topic has one partition
+    FIRST = "first"  # several, but order must hold across all rows: every row to partition 0
+    BY_KEY = "by_key"  # several, by primary key: a key change is a delete plus a create
 
 
 class EventBuilder:
@@ -63,6 +73,25 @@ class EventBuilder:
             )
             self._plans[table.schema] = plan
         return plan
+
+    def row_messages(
+        self, change: RowChange, boundary: BinlogPosition, gtid: str | None, spread: Spread = Spread.ONE
+    ) -> list[Message]:
+        """The change's messages: one, or — spread by key over several partitions — a primary-key
+        change as a delete of the old key and a create of the new one, so that each key's history
+        stays in its own partition (the new key may hash to another one)."""
+        if spread is Spread.FIRST:
+            return [replace(self.row_message(change, boundary, gtid), partition=0)]
+        if spread is Spread.BY_KEY and change.op == "u" and self._key_changed(change):
+            old = RowChange(change.table, "d", change.before, None, change.ts, change.row)
+            new = RowChange(change.table, "c", None, change.after, change.ts, change.row)
+            return [self.row_message(old, boundary, gtid), self.row_message(new, boundary, gtid)]
+        return [self.row_message(change, boundary, gtid)]
+
+    def _key_changed(self, change: RowChange) -> bool:
+        positions = self.plan(change.table).key_positions
+        assert change.before is not None and change.after is not None
+        return any(change.before[i] != change.after[i] for i in positions)
 
     def row_message(self, change: RowChange, boundary: BinlogPosition, gtid: str | None) -> Message:
         plan = self.plan(change.table)

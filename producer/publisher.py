@@ -108,7 +108,12 @@ class TransactionalPublisher:
 
     # --- the transaction ---------------------------------------------------------------------
     def send(
-        self, topic: str, key: bytes | None, value: bytes, schemas: tuple[WriterSchema, ...] = ()
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        schemas: tuple[WriterSchema, ...] = (),
+        partition: int | None = None,
     ) -> None:
         if not self.in_transaction:
             self._begin()
@@ -118,7 +123,7 @@ class TransactionalPublisher:
                     self._topics.schemas, schema.fingerprint.hex().encode(), schema.to_json().encode()
                 )
                 self._pending[schema.fingerprint] = schema
-        self._produce(topic, key, value)
+        self._produce(topic, key, value, partition)
         self.rows_in_transaction += 1
 
     def _begin(self) -> None:
@@ -130,10 +135,13 @@ class TransactionalPublisher:
         self.rows_in_transaction = 0
         self.opened_at = time.monotonic()
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes) -> None:
+    def _produce(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None) -> None:
         while True:
             try:
-                self._producer.produce(topic, value, key)
+                if partition is None:
+                    self._producer.produce(topic, value, key)
+                else:
+                    self._producer.produce(topic, value, key, partition=partition)
                 return
             except BufferError:
                 # librdkafka's queue is full: let it deliver (bounded memory), then retry.

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pymysql
@@ -40,7 +41,7 @@ from producer.binlog_reader import (
     TxnEnd,
     TxnStart,
 )
-from producer.events import EventBuilder, Message
+from producer.events import EventBuilder, Message, Spread
 from producer.position import BinlogPosition, Checkpoint, GtidStart
 from producer.publisher import ProducerFenced, TransactionalPublisher, classify
 from producer.row_decoder import RowImageDecoder
@@ -58,6 +59,7 @@ from producer.source_check import (
 )
 from producer.source_tables import captured_tables
 from schemas.ddl import rename_pairs, statement_kind
+from schemas.envelope import TableSchema
 from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -271,7 +273,30 @@ class ProducerRunner:
             self.health.progress()
 
         def send(message: Message) -> None:
-            publisher.send(message.topic, message.key, message.value, message.schemas)
+            publisher.send(message.topic, message.key, message.value, message.schemas, message.partition)
+
+        def everywhere(message: Message) -> None:
+            """A schema record goes to every partition of its topic: each partition's rows are
+            applied in order with it (the applier runs it once, when all have reached it)."""
+            partitions = publisher.partitions(message.topic)
+            for partition in range(partitions) if partitions > 1 else (None,):
+                send(replace(message, partition=partition))
+
+        spreads: dict[tuple[str, str], Spread] = {}
+
+        def spread(schema: TableSchema) -> Spread:
+            """How this table's rows go over its topic's partitions (decided once per definition)."""
+            key = (schema.database, schema.table)
+            found = spreads.get(key)
+            if found is None:
+                if publisher.partitions(self._topics.table(*key)) == 1:
+                    found = Spread.ONE
+                elif not schema.primary_key or has_unique_secondary_key(control, *key):
+                    found = Spread.FIRST  # order across all of its rows matters: keep them together
+                else:
+                    found = Spread.BY_KEY
+                spreads[key] = found
+            return found
 
         def define(database: str, table: str, ts: int) -> None:
             """A table's first record: its CREATE TABLE, so the applier can create it."""
@@ -289,7 +314,7 @@ class ProducerRunner:
                 gtid,
                 ts,  # the source time of the change that needs the definition
             )
-            send(own)
+            everywhere(own)
             send(history)
             defined.add(name)
 
@@ -306,11 +331,14 @@ class ProducerRunner:
                     own, _history = builder.schema_change(
                         database, table, "ddl", statement, definition, chunk.position, None, now
                     )
-                    send(own)
+                    # only the partition its rows go to (keyless: the first)
+                    send(own if spread(schema) is Spread.ONE else replace(own, partition=0))
                 captured = CapturedTable(schema, NO_DECODER)
+                layout = spread(schema)
                 for index, row in enumerate(chunk.rows):
                     change = RowChange(captured, "r", None, row, now, index)
-                    send(builder.row_message(change, chunk.position, None))
+                    for message in builder.row_messages(change, chunk.position, None, layout):
+                        send(message)
                 produced[chunk.table] += chunk.rows.count
             nonlocal snapshot_committing
             snapshot_committing = snapshot.published(chunk)
@@ -348,7 +376,8 @@ class ProducerRunner:
                         continue  # published before a restart inside this source transaction
                     schema = item.table.schema
                     define(schema.database, schema.table, item.ts)
-                    send(builder.row_message(item, at(), gtid))
+                    for message in builder.row_messages(item, at(), gtid, spread(schema)):
+                        send(message)
                     produced[rows_read.count(schema.database, schema.table)] += 1
                     rows_done = item.row + 1
                     last_event_ts = item.ts
@@ -393,8 +422,9 @@ class ProducerRunner:
                             item.session,
                             participants,
                         )
-                        send(own)
+                        everywhere(own)
                         send(history)
+                        spreads.pop((database, table), None)  # its keys may have changed
                         defined.add(f"{database}.{table}")
                         log.info("schema change on %s.%s at %s", database, table, boundary)
                     snapshot.schema_changed(item)
@@ -458,6 +488,17 @@ class RowsRead:
             child = self._children[(database, table)] = (label, PRODUCER_ROWS_READ.labels(label))
         child[1].inc()
         return child[0]
+
+
+def has_unique_secondary_key(conn: Any, database: str, table: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+            "AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY'",
+            (database, table),
+        )
+        row = cur.fetchone()
+    return bool(row and row[0])
 
 
 def renamed_into_capture(statement: str, database: str, captured: TableFilter) -> list[str]:
