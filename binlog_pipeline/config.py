@@ -92,7 +92,14 @@ class Settings(BaseModel):
     )
     # --- topics --------------------------------------------------------------------------------
     topic_prefix: str = Field("binlog", description="Topics are {topic_prefix}.{db}.{table}.")
-    topic_partitions: int = Field(1, ge=1, description="Partitions of new table topics.")
+    topic_partitions: int = Field(
+        1,
+        ge=1,
+        description="Partitions of new table topics. Above 1, rows are spread by primary key (a key "
+        "change becomes a delete plus a create); rows of tables without a primary key or with a unique "
+        "secondary key stay on partition 0; schema records go to every partition and DDL is applied "
+        "once, when all have reached it.",
+    )
     topic_replication_factor: int | None = Field(
         None, ge=1, description="Replication factor of new topics (unset: the broker's default)."
     )
