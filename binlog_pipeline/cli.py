@@ -635,17 +635,20 @@ def chaos_command(
         int, typer.Option(help="sysbench oltp_write_only rate during the run.", min=1)
     ] = 40,
     mixed_tps: Annotated[float, typer.Option(help="Mixed-workload transactions per second.", min=0.1)] = 20.0,
+    appliers: Annotated[int, typer.Option(help="Applier processes in the consumer group.", min=1)] = 3,
     out_dir: Annotated[Path, typer.Option(help="Where the results JSON and the process logs go.")] = Path(
         "bench/results"
     ),
     name: Annotated[str | None, typer.Option(help="File name stem (default: date, seed, faults).")] = None,
     state_dir: StateDir = Path(".stack"),
 ) -> None:
-    """Run the producer and the applier on the local stack under load (sysbench oltp_write_only plus
-    a mixed workload with PK changes, keyless and composite-key tables, large transactions and DDL)
-    while injecting a seeded random schedule of real faults: kill -9 / SIGTERM of either process,
-    broker stop and kill -9, target stop, KILL CONNECTION, read_only, KILL of the binlog dump, and
-    TCP proxies that cut or stall the target, source and broker connections. Then drain and prove
+    """Run the producer and a group of appliers on the local stack under load (sysbench
+    oltp_write_only plus a mixed workload with PK changes, keyless and composite-key tables, large
+    transactions, DDL and a pt-online-schema-change cut-over) while injecting a seeded random
+    schedule of real faults: kill -9 / SIGTERM of the producer or an applier, SIGSTOP of an applier
+    past max.poll.interval.ms, an extra applier joining, broker stop and kill -9, target stop, KILL
+    CONNECTION, read_only, KILL of the binlog dump, and TCP proxies that cut or stall the target,
+    source and broker connections. Then drain and prove
     nothing was lost, doubled or skipped: CHECKSUM TABLE and row counts equal, `verify` clean, no
     dead letters, committed offsets at the end of every topic and equal to the target checkpoint.
     Exits 1 on any difference or unrecovered fault, printing the seed to reproduce it. Drops and
@@ -690,10 +693,12 @@ def chaos_command(
         sysbench_tps=sysbench_tps,
         mixed_tps=mixed_tps,
         max_hold_s=max_hold,
+        appliers=appliers,
     )
     stem = name or f"{time.strftime('%Y-%m-%d')}-chaos-seed{seed}-{faults}faults"
     typer.echo(
-        f"chaos: seed {seed}, {faults} faults of {len(chosen)} kinds; logs in {out_dir / (stem + '-logs')}"
+        f"chaos: seed {seed}, {faults} faults of {len(chosen)} kinds, {appliers} applier(s); "
+        f"logs in {out_dir / (stem + '-logs')}"
     )
     columns = (
         SpinnerColumn(),

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from binlog_pipeline.chaos import checks
-from binlog_pipeline.chaos.faults import KINDS, plan
+from binlog_pipeline.chaos.faults import KINDS, MEMBER_POLL_TIMEOUT_S, plan
 from binlog_pipeline.chaos.run import ChaosOptions, ChaosResult
 from binlog_pipeline.config import load_settings
 from tests.services import Services, connect
@@ -27,11 +27,16 @@ def test_schedule_is_seeded_and_covers_every_kind_first() -> None:
     assert first != plan(8, 40, ALL_KINDS)
     assert sorted(f.kind for f in first[: len(ALL_KINDS)]) == ALL_KINDS  # a short run hits all
     assert all(f.hold_s == 0 for f in first if not KINDS[f.kind].held)
-    assert all(0.5 <= f.hold_s <= 6.0 for f in first if KINDS[f.kind].held)
+    assert all(0.5 <= f.hold_s - KINDS[f.kind].min_hold_s <= 6.0 for f in first if KINDS[f.kind].held)
+    # a stalled applier stays stopped past max.poll.interval.ms, so that it loses its partitions
+    assert all(f.hold_s > MEMBER_POLL_TIMEOUT_S for f in first if f.kind == "applier_sigstop")
     # A failed run prints the command that replays it, with every option that shapes it.
-    options = ChaosOptions(7, 40, ["broker_kill9", "applier_kill9"], max_hold_s=2.0, sysbench_tps=10)
+    options = ChaosOptions(
+        7, 40, ["broker_kill9", "applier_kill9"], max_hold_s=2.0, sysbench_tps=10, appliers=2
+    )
     assert ChaosResult(options).reproduce() == (
-        "binlog-pipeline chaos --seed 7 --faults 40 --kinds broker_kill9,applier_kill9 --max-hold 2 --sysbench-tps 10"
+        "binlog-pipeline chaos --seed 7 --faults 40 --kinds broker_kill9,applier_kill9 --max-hold 2 "
+        "--sysbench-tps 10 --appliers 2"
     )
 
 
@@ -68,7 +73,8 @@ def assert_clean(result: subprocess.CompletedProcess[str], figures: dict[str, An
     assert set(figures["faults_by_kind"]) == set(ALL_KINDS)
     assert figures["unplanned_exits"] == [] and figures["dead_letters"] == 0
     assert figures["differences"] == []
-    assert len(figures["ddl"]) == 7 and figures["source_transactions"] > 0
+    assert len(figures["ddl"]) == 8 and figures["source_transactions"] > 0
+    assert any(d.startswith("pt-online-schema-change") for d in figures["ddl"])
     assert all(t["verify"] == "equal" for t in figures["tables"].values())
     tables = set(figures["tables"])
     assert {
@@ -78,7 +84,8 @@ def assert_clean(result: subprocess.CompletedProcess[str], figures: dict[str, An
         "chaos.accounts",
         "chaos.late_renamed",
     } <= tables
-    assert not {"chaos.late", "chaos.scratch"} & tables  # renamed away, dropped
+    assert not {"chaos.late", "chaos.scratch", "chaos._composite_new", "chaos._composite_old"} & tables
+    assert figures["appliers"] == 3
     for name, p in figures["partitions"].items():
         assert p["unapplied"] == 0 and p["committed"] == p["target_checkpoint"], name
     assert f"OK — seed {figures['seed']}" in result.stdout

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from binlog_pipeline.bench import workloads as w
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal, table_state
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings
@@ -133,27 +133,9 @@ def producer(p: Pipeline, **overrides: Any) -> ProducerThread:
 
 
 def pt_online_schema_change(p: Pipeline, table: str, alter: str) -> None:
-    tool = shutil.which("pt-online-schema-change")
-    if tool is None:
+    if shutil.which("pt-online-schema-change") is None:
         pytest.skip("pt-online-schema-change is not installed (Debian: percona-toolkit)")
-    url = p.services.source_admin
-    result = subprocess.run(
-        [
-            tool,
-            "--alter",
-            alter,
-            "--execute",
-            "--recursion-method=none",  # the producer's binlog dump connection is not a replica to check
-            "--chunk-size=200",
-            "--no-check-alter",
-            f"h={url.host},P={url.port},u={url.user},p={url.password},D={p.db},t={table}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Successfully altered" in result.stdout, result.stdout
+    w.pt_online_schema_change(p.services.source_admin, p.db, table, alter)
 
 
 def test_pt_online_schema_change_under_load(pipeline: Pipeline) -> None:

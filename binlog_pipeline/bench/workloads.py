@@ -203,6 +203,27 @@ def sysbench(
     return result.stdout
 
 
+def pt_online_schema_change(url: DatabaseUrl, database: str, table: str, alter: str) -> str:
+    """Percona's pt-online-schema-change on ``database.table``: a shadow table, triggers, a chunked
+    copy and an atomic cut-over RENAME, as operators run it. Returns its output."""
+    args = [
+        "pt-online-schema-change",
+        "--alter",
+        alter,
+        "--execute",
+        "--recursion-method=none",  # a CDC producer's binlog dump connection is no replica to check
+        "--chunk-size=200",
+        f"h={url.host},P={url.port},u={url.user},p={url.password or ''},D={database},t={table}",
+    ]
+    try:
+        result = subprocess.run(args, capture_output=True, text=True, timeout=1800)
+    except FileNotFoundError as exc:
+        raise RuntimeError("pt-online-schema-change is not installed (Debian: percona-toolkit)") from exc
+    if result.returncode != 0 or "Successfully altered" not in result.stdout:
+        raise RuntimeError(f"pt-online-schema-change failed: {(result.stdout + result.stderr)[-1500:]}")
+    return result.stdout
+
+
 def sysbench_run(
     url: DatabaseUrl,
     tables: int,

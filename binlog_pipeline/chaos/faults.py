@@ -22,11 +22,16 @@ from binlog_pipeline.stack import Stack
 Heal = Callable[[], object]
 
 
+# Appliers in a chaos run leave the group after this long without polling (SIGSTOP outlasts it).
+MEMBER_POLL_TIMEOUT_S = 15.0
+
+
 @dataclass(frozen=True)
 class FaultKind:
     name: str
     what: str
     held: bool  # lasts for a random hold before it is healed (else instantaneous)
+    min_hold_s: float = 0.0  # added to the random hold (a stall must outlast a timeout to count)
 
 
 KINDS: dict[str, FaultKind] = {
@@ -34,8 +39,16 @@ KINDS: dict[str, FaultKind] = {
     for k in (
         FaultKind("producer_kill9", "kill -9 the producer; restart it after the hold", True),
         FaultKind("producer_sigterm", "SIGTERM the producer; restart it after the hold", True),
-        FaultKind("applier_kill9", "kill -9 the applier; restart it after the hold", True),
-        FaultKind("applier_sigterm", "SIGTERM the applier; restart it after the hold", True),
+        FaultKind("applier_kill9", "kill -9 one applier of the group; restart it after the hold", True),
+        FaultKind("applier_sigterm", "SIGTERM one applier of the group; restart it after the hold", True),
+        FaultKind(
+            "applier_sigstop",
+            "SIGSTOP one applier past max.poll.interval.ms (its partitions move while it may hold a "
+            "batch: it must be fenced); SIGCONT after the hold",
+            True,
+            min_hold_s=MEMBER_POLL_TIMEOUT_S + 1,
+        ),
+        FaultKind("applier_join", "start one more applier in the group; SIGTERM it after the hold", True),
         FaultKind("broker_restart", "stop the Kafka broker cleanly; start it after the hold", True),
         FaultKind("broker_kill9", "kill -9 the Kafka broker; start it after the hold", True),
         FaultKind("target_restart", "stop the target MariaDB; start it after the hold", True),
@@ -82,23 +95,25 @@ def plan(seed: int, count: int, kinds: list[str], max_hold_s: float = 6.0) -> li
             deck = sorted(kinds)
             rng.shuffle(deck)
         kind = deck.pop()
-        hold = round(rng.uniform(0.5, max_hold_s), 2) if KINDS[kind].held else 0.0
+        hold = round(KINDS[kind].min_hold_s + rng.uniform(0.5, max_hold_s), 2) if KINDS[kind].held else 0.0
         faults.append(PlannedFault(index, kind, hold, round(rng.uniform(0.0, 3.0), 2), rng.random() < 0.2))
     return faults
 
 
 class Injector:
-    """Knows where every fault goes: the stack's services, the proxies, our two processes."""
+    """Knows where every fault goes: the stack's services, the proxies, our processes."""
 
     def __init__(
         self,
         stack: Stack,
         proxies: dict[str, TcpProxy],
-        processes: dict[str, Any],  # "producer"/"applier" → Supervised
+        processes: dict[str, Any],  # "producer", "applier-1", … → Supervised
         source_admin: DatabaseUrl,
         target_admin: DatabaseUrl,
         producer_user: str,
         applier_user: str,
+        seed: int = 0,
+        join: Callable[[], Any] | None = None,  # starts one more applier, returns its Supervised
     ) -> None:
         self.stack = stack
         self.proxies = proxies
@@ -107,14 +122,29 @@ class Injector:
         self.target_admin = target_admin
         self.producer_user = producer_user
         self.applier_user = applier_user
+        self.rng = random.Random(seed)  # which applier a fault hits
+        self.join = join
+
+    def _applier(self) -> Any:
+        members = [s for name, s in sorted(self.processes.items()) if name.startswith("applier")]
+        running = [s for s in members if s.alive() and not s.paused and not s.down_on_purpose]
+        return self.rng.choice(running or members)
 
     def inject(self, kind: str) -> tuple[Heal, str]:
         """Inject ``kind`` now; returns how to heal it and a note on what was hit."""
         component, _, action = kind.partition("_")
+        if kind == "applier_join":
+            assert self.join is not None
+            extra = self.join()
+            return extra.stop, f"{extra.name} joined (pid {extra.last_pid})"
+        if kind == "applier_sigstop":
+            member = self._applier()
+            member.pause()
+            return member.resume, f"{member.name} pid {member.last_pid} stopped"
         if component in ("producer", "applier"):
-            process = self.processes[component]
+            process = self.processes["producer"] if component == "producer" else self._applier()
             process.stop(kill=action == "kill9")
-            return process.restart, f"{component} pid {process.last_pid} {action}"
+            return process.restart, f"{process.name} pid {process.last_pid} {action}"
         if component == "broker":
             if action == "kill9":
                 self.stack.kill("kafka")

@@ -22,7 +22,7 @@ from rich.progress import Progress
 from binlog_pipeline.bench import workloads as w
 from binlog_pipeline.bench.processes import PipelineProcess
 from binlog_pipeline.chaos import checks
-from binlog_pipeline.chaos.faults import Injector, PlannedFault, plan
+from binlog_pipeline.chaos.faults import MEMBER_POLL_TIMEOUT_S, Injector, PlannedFault, plan
 from binlog_pipeline.chaos.supervisor import Supervised, progressed
 from binlog_pipeline.chaos.tcp_proxy import TcpProxy
 from binlog_pipeline.chaos.workload import (
@@ -57,6 +57,7 @@ class ChaosOptions:
     sysbench_tps: int = 40
     mixed_tps: float = 20.0
     max_hold_s: float = 6.0
+    appliers: int = 3  # members of the applier group
 
 
 @dataclass
@@ -107,6 +108,7 @@ class ChaosResult:
             ("--sysbench-tps", o.sysbench_tps, default.sysbench_tps),
             ("--mixed-tps", o.mixed_tps, default.mixed_tps),
             ("--duration", o.duration_s, default.duration_s),
+            ("--appliers", o.appliers, default.appliers),
         ):
             if value != usual:
                 command += f" {flag} {value:g}"
@@ -132,6 +134,7 @@ class ChaosRun:
         self.result = ChaosResult(options, topic_prefix=self.prefix, group=self.group)
         self.proxies: dict[str, TcpProxy] = {}
         self.processes: dict[str, Supervised] = {}
+        self._join: Any = None
         # The harness's own view of Kafka: straight to the broker, never through the proxy.
         self.direct = settings.model_copy(
             update={
@@ -222,20 +225,35 @@ class ChaosRun:
             "group_id": self.group,
             "dead_letter_topic": self.dead_letter_topic,
             # As the README recommends for faster crash recovery: a killed member's partitions
-            # move after 10 s instead of librdkafka's default 45 s session timeout.
-            "kafka_consumer": "session.timeout.ms=10000",
+            # move after 10 s instead of librdkafka's default 45 s session timeout; a member that
+            # stops polling (SIGSTOP) leaves the group after MEMBER_POLL_TIMEOUT_S.
+            "kafka_consumer": "session.timeout.ms=10000,"
+            f"max.poll.interval.ms={int(MEMBER_POLL_TIMEOUT_S * 1000)}",
         }
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
-        def maker(role: str, settings: dict[str, object]) -> Any:
-            return lambda: PipelineProcess(role, env, settings, self.out_dir / f"{role}.log")
+        def maker(name: str, module: str, settings: dict[str, object]) -> Any:
+            return lambda: PipelineProcess(module, env, settings, self.out_dir / f"{name}.log")
+
+        def member(name: str) -> Supervised:
+            return Supervised(name, maker(name, "applier", applier_settings), APPLIED, self.clock)
 
         self.processes = {
-            "producer": Supervised("producer", maker("producer", producer_settings), PRODUCED, self.clock),
-            "applier": Supervised("applier", maker("applier", applier_settings), APPLIED, self.clock),
+            "producer": Supervised(
+                "producer", maker("producer", "producer", producer_settings), PRODUCED, self.clock
+            ),
+            **{f"applier-{n}": member(f"applier-{n}") for n in range(1, self.options.appliers + 1)},
         }
         for supervised in self.processes.values():
             supervised.start()
+
+        def join() -> Supervised:
+            name = f"applier-extra-{sum(1 for n in self.processes if n.startswith('applier-extra')) + 1}"
+            extra = self.processes[name] = member(name)
+            extra.start()
+            return extra
+
+        self._join = join
 
     def _run_load_and_faults(self, schedule: list[PlannedFault]) -> Any:
         mixed = MixedWorkload(self.source_admin, self.options.seed, self.options.mixed_tps)
@@ -250,6 +268,8 @@ class ChaosRun:
             self.target_admin,
             PRODUCER_USER,
             APPLIER_USER,
+            seed=self.options.seed,
+            join=self._join,
         )
         task = self.progress.add_task(f"faults (seed {self.options.seed})", total=len(schedule))
         self._await_progress([], "the pipeline's first rows")  # it runs before the first fault
@@ -297,20 +317,21 @@ class ChaosRun:
             time.sleep(min(left, 0.25))
 
     def _await_progress(self, pending: list[FaultRecord], what: str) -> None:
-        """Until both processes have committed new work since now; stamps the pending records."""
+        """Until the producer and the applier group (any member) have committed new work since
+        now; stamps the pending records."""
         baseline = {name: s.sample() for name, s in self.processes.items()}
         deadline = time.monotonic() + self.options.recovery_timeout_s
         done: set[str] = set()
-        while done != set(self.processes):
+        while done != {"producer", "applier"}:
             if time.monotonic() > deadline:
                 raise _Unrecovered(
-                    f"no {' and no '.join(sorted(set(self.processes) - done))} progress within "
+                    f"no {' and no '.join(sorted({'producer', 'applier'} - done))} progress within "
                     f"{self.options.recovery_timeout_s:g}s of {what}"
                 )
             self._hold(0.25)
-            for name, supervised in self.processes.items():
-                if name not in done and progressed(baseline[name], supervised.sample()):
-                    done.add(name)
+            for name, supervised in list(self.processes.items()):
+                if progressed(baseline.get(name), supervised.sample()):
+                    done.add(name.split("-", 1)[0])
         now = self.now()
         for record in pending:
             record.recovered_s = round(now - record.healed_at_s, 2)
@@ -386,6 +407,7 @@ class ChaosRun:
         unplanned = [u for s in self.processes.values() for u in s.unplanned]
         return {
             "seed": self.options.seed,
+            "appliers": self.options.appliers,
             "faults_planned": self.options.faults,
             "faults_injected": len(self.result.records),
             "recoveries": len(times),
@@ -413,8 +435,9 @@ class ChaosRun:
         }
 
     def _total(self, component: str, metric: str) -> int | None:
-        supervised = self.processes.get(component)
-        return int(supervised.total(metric)) if supervised else None
+        """``metric`` over every life of every process of ``component`` (producer / applier)."""
+        members = [s for name, s in self.processes.items() if name.split("-", 1)[0] == component]
+        return int(sum(s.total(metric) for s in members)) if members else None
 
 
 class _Unrecovered(Exception):

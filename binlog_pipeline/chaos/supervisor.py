@@ -4,6 +4,8 @@ unplanned exit is recorded: the pipeline is meant to ride out every fault withou
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ class Supervised:
         self.unplanned: list[UnplannedExit] = []
         self.last_pid = 0
         self.last_seen: dict[int, dict[str, float]] = {}  # pid → its metrics when last sampled
+        self.paused = False  # SIGSTOPped: alive, but answers nothing
         self._retry_at = 0.0
 
     def start(self) -> None:
@@ -44,9 +47,25 @@ class Supervised:
 
     def stop(self, kill: bool = False) -> None:
         self.down_on_purpose = True
+        if self.paused:
+            self.resume()  # a stopped process takes no SIGTERM
         self.sample()  # keep this life's count before it ends
         if self.process is not None:
             self.process.stop(kill=kill)
+
+    def pause(self) -> None:
+        """SIGSTOP: every thread freezes (no heartbeats, no polls) — a long GC or VM pause."""
+        self.sample()
+        if self.alive():
+            assert self.process is not None and self.process.proc is not None
+            os.kill(self.process.proc.pid, signal.SIGSTOP)
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.paused and self.alive():
+            assert self.process is not None and self.process.proc is not None
+            os.kill(self.process.proc.pid, signal.SIGCONT)
+        self.paused = False
 
     def restart(self) -> None:
         self.start()
@@ -79,7 +98,7 @@ class Supervised:
 
     def sample(self) -> tuple[int, float] | None:
         """(pid, progress counter) now, or None when the process does not answer."""
-        if not self.alive():
+        if not self.alive() or self.paused:
             return None
         assert self.process is not None and self.process.proc is not None
         try:

@@ -41,10 +41,14 @@ CREATE_SCRATCH = f"CREATE TABLE {DB}.scratch (id INT PRIMARY KEY, v INT NOT NULL
 RENAME_LATE = f"RENAME TABLE {DB}.late TO {DB}.late_renamed"
 DROP_SCRATCH = f"DROP TABLE {DB}.scratch"
 TRUNCATE_KEYLESS = f"TRUNCATE TABLE {DB}.keyless"
+# Not SQL: pt-online-schema-change run on the table while the writers go on (shadow table, triggers,
+# chunked copy, then the atomic cut-over RENAME TABLE composite TO _composite_old, _composite_new TO …).
+ONLINE_SCHEMA_CHANGE = f"pt-online-schema-change {DB}.composite ADD COLUMN extra INT NOT NULL DEFAULT 7"
 DDL_SEQUENCE = (
     ADD_COLUMN,
     CREATE_LATE,
     CREATE_INDEX,
+    ONLINE_SCHEMA_CHANGE,
     CREATE_SCRATCH,
     RENAME_LATE,
     DROP_SCRATCH,
@@ -79,6 +83,7 @@ class MixedWorkload:
         self._late_table: str | None = None  # chaos.late, then chaos.late_renamed
         self._has_scratch = False
         self._scratch_id = 0
+        self._online_change: threading.Thread | None = None  # pt-online-schema-change at work
         self._thread = threading.Thread(target=self._run, name="mixed-workload", daemon=True)
 
     @staticmethod
@@ -94,6 +99,8 @@ class MixedWorkload:
     def finish(self) -> None:
         self.stop.set()
         self._thread.join()
+        if self._online_change is not None:
+            self._online_change.join()
         if self.error is not None:
             raise RuntimeError(f"the mixed workload failed: {self.error}") from self.error
 
@@ -104,10 +111,13 @@ class MixedWorkload:
             with conn.cursor() as cur:
                 started = time.monotonic()
                 while not self.stop.is_set():
-                    if self.pending_ddl:
+                    if self.pending_ddl and not self._changing_online():
                         statement = self.pending_ddl.pop(0)
-                        cur.execute(statement)
-                        self._after_ddl(statement)
+                        if statement == ONLINE_SCHEMA_CHANGE:
+                            self._start_online_change()
+                        else:
+                            cur.execute(statement)
+                            self._after_ddl(statement)
                         self.counts.ddl.append(statement)
                         continue
                     kind = self._transaction(cur)
@@ -148,7 +158,7 @@ class MixedWorkload:
         if roll < 0.82:
             a = rng.randrange(200)
             cur.execute(
-                f"INSERT INTO {DB}.composite VALUES (%s, %s, %s) ON DUPLICATE KEY UPDATE v = v + 1",
+                f"INSERT INTO {DB}.composite (a, b, v) VALUES (%s, %s, %s) ON DUPLICATE KEY UPDATE v = v + 1",
                 (a, rng.choice("abcdef"), rng.randrange(1000)),
             )
             if rng.random() < 0.3:
@@ -185,6 +195,23 @@ class MixedWorkload:
             (rng.randrange(10**6), low),
         )
         return "json"
+
+    def _changing_online(self) -> bool:
+        return self._online_change is not None and self._online_change.is_alive()
+
+    def _start_online_change(self) -> None:
+        """pt-online-schema-change in its own thread: this writer goes on writing the table."""
+
+        def run() -> None:
+            try:
+                w.pt_online_schema_change(
+                    self.url, DB, "composite", "ADD COLUMN extra INT NOT NULL DEFAULT 7"
+                )
+            except BaseException as exc:  # reported by finish()
+                self.error = exc
+
+        self._online_change = threading.Thread(target=run, name="pt-online-schema-change", daemon=True)
+        self._online_change.start()
 
     def _after_ddl(self, statement: str) -> None:
         self._has_note |= statement == ADD_COLUMN
