@@ -114,7 +114,9 @@ def _decimal(precision: int, scale: int) -> Decoder:
         tail = _DIG2BYTES[frac0x]
         if tail:
             fraction.append(f"{int.from_bytes(data[cursor : cursor + tail], 'big'):0{frac0x}d}")
-        text = ("-" if negative else "") + ("".join(parts) or "0") + "." + ("".join(fraction) or "0")
+        text = ("-" if negative else "") + ("".join(parts) or "0")
+        if scale:  # exactly ``scale`` fraction digits: the Avro decimal's scale is the column's
+            text += "." + "".join(fraction)
         return Decimal(text), pos + size
 
     return decode
