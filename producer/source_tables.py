@@ -57,7 +57,18 @@ _GEOMETRY = {
     "geometrycollection",
     "geomcollection",
 }
-_QUOTED_VALUE = re.compile(r"'((?:[^']|'')*)'")
+# ENUM/SET members as COLUMN_TYPE prints them (the server's append_unescaped): quoted, a quote
+# doubled, and a backslash, NUL, line feed or carriage return escaped with a backslash.
+_QUOTED_VALUE = re.compile(r"'((?:[^'\\]|''|\\.)*)'", re.DOTALL)
+_ESCAPE = re.compile(r"''|\\(.)", re.DOTALL)
+_ESCAPED = {"0": "\0", "n": "\n", "r": "\r", "Z": "\x1a"}
+
+
+def _members(column_type: str) -> tuple[str, ...]:
+    return tuple(
+        _ESCAPE.sub(lambda m: "'" if m.group(1) is None else _ESCAPED.get(m.group(1), m.group(1)), quoted)
+        for quoted in _QUOTED_VALUE.findall(column_type)
+    )
 
 
 @dataclass(frozen=True)
@@ -135,7 +146,7 @@ def _spec(database: str, table: str, row: tuple[Any, ...]) -> ColumnSpec:
     if kind in (ColumnKind.DATETIME, ColumnKind.TIME, ColumnKind.TIMESTAMP):
         return ColumnSpec(name, kind, fsp=int(fsp or 0))
     if kind in (ColumnKind.ENUM, ColumnKind.SET):
-        values = tuple(v.replace("''", "'") for v in _QUOTED_VALUE.findall(str(row[2])))
+        values = _members(str(row[2]))
         return ColumnSpec(name, kind, values=values)
     if kind is ColumnKind.BIT:
         return ColumnSpec(name, kind, length=(int(precision) + 7) // 8)
