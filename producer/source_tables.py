@@ -73,11 +73,12 @@ def _members(column_type: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class SourceTable:
-    """A table as a snapshot reads it: the contract schema (excluded columns dropped) and the
-    estimated row count."""
+    """A table as a snapshot reads it: the contract schema (excluded columns dropped), each kept
+    column's charset (None where it has none) and the estimated row count."""
 
     schema: TableSchema
     estimated_rows: int
+    charsets: tuple[str | None, ...] = ()
 
     @property
     def name(self) -> str:
@@ -111,7 +112,12 @@ def describe(cur: Any, database: str, table: str, excluded: ColumnFilter) -> Sou
         return None
     specs = [_spec(database, table, row) for row in rows]
     primary_key = tuple(str(row[0]) for row in rows if row[3] == "PRI")
-    kept = tuple(spec for spec in specs if not excluded.excluded(database, table, spec.name))
+    kept_rows = [
+        (spec, row[7])
+        for spec, row in zip(specs, rows, strict=True)
+        if not excluded.excluded(database, table, spec.name)
+    ]
+    kept = tuple(spec for spec, _charset in kept_rows)
     dropped = {spec.name for spec in specs} - {spec.name for spec in kept}
     excluded.check_keys_kept(database, table, dropped, primary_key)
     cur.execute(
@@ -120,7 +126,9 @@ def describe(cur: Any, database: str, table: str, excluded: ColumnFilter) -> Sou
     )
     estimate = cur.fetchone()
     return SourceTable(
-        TableSchema(database, table, kept, primary_key), int(estimate[0] or 0) if estimate else 0
+        TableSchema(database, table, kept, primary_key),
+        int(estimate[0] or 0) if estimate else 0,
+        tuple(str(charset) if charset is not None else None for _spec, charset in kept_rows),
     )
 
 
