@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymysqlreplication import BinLogStreamReader
+from pymysqlreplication.constants import FIELD_TYPE
 from pymysqlreplication.event import (
     GtidEvent,
     HeartbeatLogEvent,
@@ -31,6 +32,7 @@ from producer.charsets import (
     convert_or_exclude,
     exclude_then_correct,
 )
+from producer.legacy_temporal import LegacyPrecisions
 from producer.position import BinlogPosition, GtidStart
 from producer.row_decoder import RowDecodeError, RowImageDecoder, UnsupportedColumn, compile_column
 from schemas.ddl import affected_tables
@@ -128,6 +130,8 @@ class TableFilter:
 
 
 _ROW_OPS = {WriteRowsEvent: "c", UpdateRowsEvent: "u", DeleteRowsEvent: "d"}
+# Type codes under which MariaDB also logs its 5.3 fractional formats (see producer.legacy_temporal).
+_CLASSIC_TEMPORAL = frozenset({FIELD_TYPE.TIME, FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP})
 
 
 class BinlogReader:
@@ -147,6 +151,7 @@ class BinlogReader:
         self._captured = captured
         self._columns = columns or ColumnFilter([])
         self._texts = texts or SourceCharsets(url)
+        self._legacy = LegacyPrecisions(url)
         self._tables: dict[tuple[Any, ...], CapturedTable] = {}
         if isinstance(start, GtidStart):
             # GTID positioning; is_mariadb picks the MariaDB or the MySQL dump protocol.
@@ -253,6 +258,9 @@ class BinlogReader:
         """The table's schema and row decoder; ``at`` (the first rows event that needs them) only
         names the place in errors."""
         specs, decoders = [], []
+        legacy: dict[str, int] = {}
+        if any(column.type in _CLASSIC_TEMPORAL for column in columns):
+            legacy = self._legacy.of(database, table)
         for column in columns:
             if not column.name:
                 raise PermanentError(
@@ -263,7 +271,7 @@ class BinlogReader:
             excluded = self._columns.excluded(database, table, column.name)
             try:
                 texts = NotDecoded() if excluded else self._texts
-                spec, decoder = compile_column(column, texts)
+                spec, decoder = compile_column(column, texts, legacy.get(column.name, 0))
             except UnsupportedColumn as exc:
                 raise PermanentError(
                     f"{database}.{table} (rows event ending at {at}): {exc}. "

@@ -18,6 +18,7 @@ from typing import Any
 from pymysqlreplication.constants import FIELD_TYPE
 
 from producer.charsets import InvalidText, TextDecoder, TextDecoders, UnsupportedCharset, charset_of_collation
+from producer.legacy_temporal import datetime_hires, time_hires, timestamp_hires
 from schemas.columns import ColumnKind, ColumnSpec
 
 # A decoder reads one non-NULL value at ``offset`` and returns (value, new offset).
@@ -294,9 +295,11 @@ def _mysql_json(size: int) -> Decoder:
     return decode
 
 
-def compile_column(column: Any, texts: TextDecoders) -> tuple[ColumnSpec, Decoder]:
+def compile_column(column: Any, texts: TextDecoders, legacy_fsp: int = 0) -> tuple[ColumnSpec, Decoder]:
     """Map one table-map column (python-mysql-replication ``Column``) to its contract spec and
-    its decoder; text (and ENUM/SET member names) decodes with ``texts`` in the column's charset."""
+    its decoder; text (and ENUM/SET member names) decodes with ``texts`` in the column's charset.
+    ``legacy_fsp``: the precision of a MariaDB 5.3 TIME/DATETIME/TIMESTAMP (the binlog does not
+    carry it; see :mod:`producer.legacy_temporal`)."""
     t = column.type
     name = column.name
     charset = charset_of_collation(getattr(column, "collation_name", None))
@@ -361,14 +364,20 @@ def compile_column(column: Any, texts: TextDecoders) -> tuple[ColumnSpec, Decode
     if t == FIELD_TYPE.DATETIME2:
         return ColumnSpec(name, ColumnKind.DATETIME, fsp=column.fsp), _datetime2(column.fsp)
     if t == FIELD_TYPE.DATETIME:
+        if legacy_fsp:
+            return ColumnSpec(name, ColumnKind.DATETIME, fsp=legacy_fsp), datetime_hires(legacy_fsp)
         return ColumnSpec(name, ColumnKind.DATETIME), _datetime_v1
     if t == FIELD_TYPE.TIME2:
         return ColumnSpec(name, ColumnKind.TIME, fsp=column.fsp), _time2(column.fsp)
     if t == FIELD_TYPE.TIME:
+        if legacy_fsp:
+            return ColumnSpec(name, ColumnKind.TIME, fsp=legacy_fsp), time_hires(legacy_fsp)
         return ColumnSpec(name, ColumnKind.TIME), _time_v1
     if t == FIELD_TYPE.TIMESTAMP2:
         return ColumnSpec(name, ColumnKind.TIMESTAMP, fsp=column.fsp), _timestamp2(column.fsp)
     if t == FIELD_TYPE.TIMESTAMP:
+        if legacy_fsp:
+            return ColumnSpec(name, ColumnKind.TIMESTAMP, fsp=legacy_fsp), timestamp_hires(legacy_fsp)
         return ColumnSpec(name, ColumnKind.TIMESTAMP), _timestamp_v1
     if t == FIELD_TYPE.YEAR:
         return ColumnSpec(name, ColumnKind.YEAR), _year

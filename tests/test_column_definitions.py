@@ -36,9 +36,12 @@ from tests.column_types import (
     SINGLE_BYTE,
     Definition,
     Repertoires,
+    datetime_type,
     decimal_sweep,
     definitions,
     edge_definitions,
+    time_type,
+    timestamp_type,
 )
 from tests.kafka_helpers import changes, decode_topic, wait_for
 from tests.producer_harness import (
@@ -48,7 +51,7 @@ from tests.producer_harness import (
     producer_settings,
     snapshot_complete,
 )
-from tests.services import Services, connect, unique
+from tests.services import Services, connect, query, unique
 
 pytestmark = pytest.mark.integration
 
@@ -336,6 +339,31 @@ def test_every_decimal(services: Services) -> None:
     """Every DECIMAL(p,s) — p 1..65, s 0..min(p,30) — with its edge values, both paths."""
     tables = pack(decimal_sweep(), "decimals")
     round_trip(services, tables, {t.name: edge_rows(t) for t in tables})
+
+
+@pytest.fixture
+def mariadb_53_temporal_format(services: Services) -> Iterator[None]:
+    """New TIME/DATETIME/TIMESTAMP columns in MariaDB 5.3's formats, on the source and (so that
+    CHECKSUM TABLE compares like with like) on the target."""
+    urls = (services.source_admin, services.target_admin)
+    if "mariadb" not in str(query(services.source_admin, "SELECT VERSION()")[0][0]).lower():
+        pytest.skip("MariaDB's 5.3 temporal formats exist only on MariaDB")
+    for url in urls:
+        query(url, "SET GLOBAL mysql56_temporal_format = OFF")
+    try:
+        yield
+    finally:
+        for url in urls:
+            query(url, "SET GLOBAL mysql56_temporal_format = ON")
+
+
+def test_mariadb_53_temporal_formats(services: Services, mariadb_53_temporal_format: None) -> None:
+    """TIME/DATETIME/TIMESTAMP(0..6) in MariaDB's pre-10.1 formats (``/* mariadb-5.3 */``, logged
+    under the classic type codes with no precision in the binlog) with their edge values."""
+    table = Table(
+        "legacy", tuple(f(fsp) for fsp in range(7) for f in (datetime_type, time_type, timestamp_type))
+    )
+    round_trip(services, [table], {table.name: edge_rows(table)})
 
 
 UNDECODABLE = {
