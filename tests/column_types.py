@@ -59,8 +59,6 @@ SINGLE_BYTE = (
     "swe7",
     "tis620",
 )
-# Multi-byte legacy charsets the producer refuses (with the fix) rather than risk wrong text.
-REFUSED_CHARSETS = ("big5", "cp932", "eucjpms", "euckr", "gb2312", "gbk", "sjis", "ujis")
 
 Repertoires = Mapping[str, tuple[int, ...]]  # single-byte charset -> bytes that are a character
 
@@ -275,9 +273,8 @@ def string(
         edges += [alphabet.widest + space, space + alphabet.widest, narrow + space * (chars - 1)]
     max_bytes = chars * width
     variable = kind.startswith("VAR")
-    inline = (
-        (max_bytes + (1 if max_bytes <= 255 else 2) if variable else max_bytes) if max_bytes <= 255 else 22
-    )
+    # in the page up to 255 bytes (plus a 1-byte length when variable), else possibly off-page
+    inline = max_bytes + variable if max_bytes <= 255 else 22
     return Definition(
         sql,
         tuple(dict.fromkeys(_literal(charset, e) for e in edges)),

@@ -307,6 +307,7 @@ def random_definitions(services: Services, repertoires: Repertoires, data: st.Da
 
 
 def pipeline_runs(examples: int) -> settings:
+    """Hypothesis settings for tests whose every example is a whole pipeline run."""
     return settings(
         max_examples=examples,
         deadline=None,
