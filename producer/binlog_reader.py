@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymysqlreplication import BinLogStreamReader
+from pymysqlreplication.constants import FIELD_TYPE
 from pymysqlreplication.event import (
     GtidEvent,
     HeartbeatLogEvent,
@@ -23,15 +24,24 @@ from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateR
 
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError
-from producer.enum_members import restore_members
+from producer import table_map
+from producer.charsets import (
+    NotDecoded,
+    SourceCharsets,
+    TextDecoders,
+    convert_or_exclude,
+    exclude_then_correct,
+)
+from producer.legacy_temporal import LegacyPrecisions
 from producer.position import BinlogPosition, GtidStart
 from producer.query_session import QuerySessions
-from producer.row_decoder import RowImageDecoder, UnsupportedColumn, compile_column
+from producer.row_decoder import RowDecodeError, RowImageDecoder, UnsupportedColumn, compile_column
 from schemas.ddl import affected_tables
 from schemas.ddl_session import DdlSession
 from schemas.envelope import TableSchema
 
 log = logging.getLogger(__name__)
+table_map.install()
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,8 @@ class TableFilter:
 
 
 _ROW_OPS = {WriteRowsEvent: "c", UpdateRowsEvent: "u", DeleteRowsEvent: "d"}
+# Type codes under which MariaDB also logs its 5.3 fractional formats (see producer.legacy_temporal).
+_CLASSIC_TEMPORAL = frozenset({FIELD_TYPE.TIME, FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP})
 
 
 class BinlogReader:
@@ -137,11 +149,14 @@ class BinlogReader:
         heartbeat_s: float,
         columns: ColumnFilter | None = None,
         is_mariadb: bool = True,
+        texts: TextDecoders | None = None,
     ) -> None:
         self._captured = captured
         self._columns = columns or ColumnFilter([])
+        self._texts = texts or SourceCharsets(url)
+        self._legacy = LegacyPrecisions(url)
         self._tables: dict[tuple[Any, ...], CapturedTable] = {}
-        self._sessions = QuerySessions(url)
+        self._sessions = QuerySessions(url, self._texts)
         if isinstance(start, GtidStart):
             # GTID positioning; is_mariadb picks the MariaDB or the MySQL dump protocol.
             positioning: dict[str, Any] = {"auto_position": start.gtid_set, "is_mariadb": is_mariadb}
@@ -206,8 +221,6 @@ class BinlogReader:
                 yield TxnStart(str(event.gtid), self._previous)
             elif kind is HeartbeatLogEvent:
                 yield Idle()
-            elif kind is TableMapEvent and self._captured(event.schema, event.table):
-                restore_members(event)  # before the rows events that use its columns
             if self._stream.log_file and self._stream.log_pos:
                 # The end of this event is where the next one starts.
                 self._previous = BinlogPosition(self._stream.log_file, self._stream.log_pos)
@@ -242,22 +255,34 @@ class BinlogReader:
         signature = (event.table_id, event.schema, event.table, tuple((c.name, c.type) for c in columns))
         table = self._tables.get(signature)
         if table is None:
-            table = self._compile(event.schema, event.table, columns)
+            at = f"{self._stream.log_file}:{event.packet.log_pos}"
+            table = self._compile(event.schema, event.table, columns, at)
             self._tables[signature] = table
         return table
 
-    def _compile(self, database: str, table: str, columns: list[Any]) -> CapturedTable:
+    def _compile(self, database: str, table: str, columns: list[Any], at: str) -> CapturedTable:
+        """The table's schema and row decoder; ``at`` (the first rows event that needs them) only
+        names the place in errors."""
         specs, decoders = [], []
+        legacy: dict[str, int] = {}
+        if any(column.type in _CLASSIC_TEMPORAL for column in columns):
+            legacy = self._legacy.of(database, table)
         for column in columns:
             if not column.name:
                 raise PermanentError(
                     f"{database}.{table}: the binlog carries no column names; set "
                     "binlog_row_metadata=FULL on the source (SET GLOBAL binlog_row_metadata=FULL)"
                 )
+            # An excluded column is read past, never decoded: its charset cannot stop the stream.
+            excluded = self._columns.excluded(database, table, column.name)
             try:
-                spec, decoder = compile_column(column)
+                texts = NotDecoded() if excluded else self._texts
+                spec, decoder = compile_column(column, texts, legacy.get(column.name, 0))
             except UnsupportedColumn as exc:
-                raise PermanentError(f"{database}.{table}: {exc}") from exc
+                raise PermanentError(
+                    f"{database}.{table} (rows event ending at {at}): {exc}. "
+                    + convert_or_exclude(database, table, column.name)
+                ) from exc
             specs.append(spec)
             decoders.append(decoder)
         primary_key = tuple(c.name for c in columns if c.is_primary)
@@ -284,7 +309,16 @@ class BinlogReader:
             )
         packet = event.packet
         buf = packet.read(event.event_size - packet.read_bytes)
-        pos, end, row, ts = 0, len(buf), first_row, event.timestamp
+        try:
+            yield from self._decode_rows(buf, table, op, first_row, event.timestamp)
+        except RowDecodeError as exc:
+            raise self._undecodable(event, table, exc) from exc
+
+    def _decode_rows(
+        self, buf: bytes, table: CapturedTable, op: str, first_row: int, ts: int
+    ) -> Iterator[RowChange]:
+        decoder = table.decoder
+        pos, end, row = 0, len(buf), first_row
         while pos < end:
             first, pos = decoder.read_row(buf, pos)
             if op == "u":
@@ -295,3 +329,19 @@ class BinlogReader:
             else:
                 yield RowChange(table, op, first, None, ts, row)
             row += 1
+
+    def _undecodable(self, event: Any, table: CapturedTable, exc: RowDecodeError) -> PermanentError:
+        """The error naming the event, the table, the column, the key and the fix."""
+        names = [c.name for c in event.columns]
+        column = names[exc.column]
+        key = [
+            f"{name}={exc.values[i]!r}"
+            for i, name in enumerate(names)
+            if name in table.schema.primary_key and i < exc.column
+        ]
+        return PermanentError(
+            f"{event.schema}.{event.table}: cannot decode column {column} of a row in the binlog event "
+            f"ending at {self._stream.log_file}:{event.packet.log_pos} "
+            f"(key {', '.join(key) or 'not decoded yet'}): {exc.cause}. The stream stops here. "
+            + exclude_then_correct(event.schema, event.table, column)
+        )

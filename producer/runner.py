@@ -40,6 +40,7 @@ from producer.binlog_reader import (
     TxnEnd,
     TxnStart,
 )
+from producer.charsets import SourceCharsets
 from producer.events import EventBuilder, Message
 from producer.position import BinlogPosition, Checkpoint, GtidStart
 from producer.publisher import ProducerFenced, TransactionalPublisher, classify
@@ -199,8 +200,16 @@ class ProducerRunner:
         builder = EventBuilder(self._topics, info.server_id)
         heartbeat_s = min(max(s.txn_max_ms / 1000, 0.05), 1.0)
         columns = ColumnFilter(s.exclude_columns)
+        texts = SourceCharsets(s.source_url)  # one set of decoders for the binlog and the snapshot
         reader = BinlogReader(
-            s.source_url, s.server_id, start, self._filter, heartbeat_s, columns, is_mariadb=info.is_mariadb
+            s.source_url,
+            s.server_id,
+            start,
+            self._filter,
+            heartbeat_s,
+            columns,
+            is_mariadb=info.is_mariadb,
+            texts=texts,
         )
         boundary: BinlogPosition | None = start if isinstance(start, BinlogPosition) else None
         skip = resumed.skip_rows if resumed else 0
@@ -220,7 +229,7 @@ class ProducerRunner:
         requests_offset = resumed.snapshot_requests_offset if resumed else 0
         snapshot_committing: SnapshotProgress | None = None  # progress in the open commit
         snapshot = Snapshotter(
-            ChunkReader(s.source_url, columns, info.is_mariadb),
+            ChunkReader(s.source_url, columns, info.is_mariadb, texts),
             self._filter,
             snapshot_progress,
             s.snapshot_chunk_rows,

@@ -6,8 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from binlog_pipeline.config import Settings, load_settings
+from producer.position import Checkpoint
 from producer.runner import ProducerRunner
 from producer.source_check import binlog_status
+from schemas.topics import TopicNames
+from tests.kafka_helpers import read_all
 from tests.runner_harness import CliProcess, RunnerThread
 from tests.services import Services, connect
 
@@ -29,6 +32,18 @@ def current_position(services: Services) -> str:
     with connect(services.source_admin) as conn, conn.cursor() as cur:
         file, pos = binlog_status(cur)[:2]
     return f"{file}:{pos}"
+
+
+def producer_checkpoint(services: Services, prefix: str) -> Checkpoint | None:
+    """The producer's last committed checkpoint (read_committed), None before its first commit."""
+    messages = read_all(services.bootstrap, TopicNames(prefix).checkpoints)
+    return Checkpoint.from_json(messages[-1].value()) if messages else None
+
+
+def snapshot_complete(services: Services, prefix: str) -> bool:
+    """The producer committed the end of its snapshot."""
+    checkpoint = producer_checkpoint(services, prefix)
+    return checkpoint is not None and checkpoint.snapshot is not None and not checkpoint.snapshot.running
 
 
 class ProducerThread(RunnerThread[ProducerRunner]):
