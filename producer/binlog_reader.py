@@ -75,6 +75,7 @@ class Idle:
 class TxnStart:
     gtid: str | None
     position: BinlogPosition | None  # where this transaction's first event starts
+    gtid_at: BinlogPosition  # where its GTID event starts (identifies the source: source_identity)
 
 
 Item = RowChange | TxnEnd | SchemaChangeEvent | Idle | TxnStart
@@ -197,7 +198,9 @@ class BinlogReader:
                     yield item
             elif kind in (GtidEvent, MariadbGtidEvent):
                 row_index = 0
-                yield TxnStart(str(event.gtid), self._previous)
+                packet = event.packet  # the header's log_pos is the event's end; event_size its length
+                gtid_at = BinlogPosition(self._stream.log_file, packet.log_pos - packet.event_size)
+                yield TxnStart(str(event.gtid), self._previous, gtid_at)
             elif kind is HeartbeatLogEvent:
                 yield Idle()
             if self._stream.log_file and self._stream.log_pos:

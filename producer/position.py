@@ -52,6 +52,12 @@ class Checkpoint:
     )  # tables whose first record was published
     snapshot: SnapshotProgress | None = None  # the snapshot's progress, when one ever started
     snapshot_requests_offset: int = 0  # next offset of the snapshot-requests topic to act on
+    # The source server's identity and where the GTID event of ``gtid`` starts in its binlog, so a
+    # resume can tell that it is on the same server (producer/source_identity.py). None: not
+    # recorded (a checkpoint of an older version, a MySQL field on MariaDB or the reverse).
+    gtid_domain_id: int | None = None
+    server_uuid: str | None = None
+    gtid_at: BinlogPosition | None = None
 
     def to_json(self) -> bytes:
         doc: dict[str, Any] = {
@@ -65,6 +71,9 @@ class Checkpoint:
             "defined_tables": sorted(self.defined_tables),
             "snapshot": self.snapshot.to_json() if self.snapshot is not None else None,
             "snapshot_requests_offset": self.snapshot_requests_offset,
+            "gtid_domain_id": self.gtid_domain_id,
+            "server_uuid": self.server_uuid,
+            "gtid_at": str(self.gtid_at) if self.gtid_at is not None else None,
         }
         return json.dumps(doc, separators=(",", ":")).encode()
 
@@ -81,7 +90,14 @@ class Checkpoint:
             defined_tables=frozenset(doc.get("defined_tables", ())),
             snapshot=SnapshotProgress.from_json(doc["snapshot"]) if doc.get("snapshot") else None,
             snapshot_requests_offset=int(doc.get("snapshot_requests_offset", 0)),
+            gtid_domain_id=_optional_int(doc.get("gtid_domain_id")),
+            server_uuid=doc.get("server_uuid"),
+            gtid_at=BinlogPosition.parse(doc["gtid_at"]) if doc.get("gtid_at") else None,
         )
 
     def advanced(self, **changes: Any) -> Checkpoint:
         return replace(self, **changes)
+
+
+def _optional_int(value: Any) -> int | None:
+    return int(value) if value is not None else None

@@ -56,6 +56,7 @@ from producer.source_check import (
     inspect_source,
     resolve_start,
 )
+from producer.source_identity import check_same_server
 from producer.source_tables import captured_tables
 from schemas.ddl import statement_kind
 from schemas.topics import TopicNames
@@ -107,6 +108,7 @@ class ProducerRunner:
         snapshot: SnapshotProgress | None = None
         if checkpoint is not None:
             info = inspect_source(self._settings)
+            self._check_same_server(checkpoint, info)
             if mode == "when_needed" and checkpoint.position.file not in dict(info.binlogs):
                 log.warning(
                     "the checkpoint's binlog file is gone from the source (%s): snapshot_mode=when_needed "
@@ -120,6 +122,8 @@ class ProducerRunner:
                     defined_tables=checkpoint.defined_tables,
                     snapshot_requests_offset=checkpoint.snapshot_requests_offset,
                     server_id=info.server_id,
+                    gtid_domain_id=info.identity.gtid_domain_id,
+                    server_uuid=info.identity.server_uuid,
                 )
             else:
                 start = checkpoint.position
@@ -168,6 +172,14 @@ class ProducerRunner:
             publisher.abort()
             raise
 
+    def _check_same_server(self, checkpoint: Checkpoint, info: SourceInfo) -> None:
+        assert self._settings.source_url is not None
+        conn = connect(self._settings.source_url)
+        try:
+            check_same_server(checkpoint, info.identity, conn, {file for file, _size in info.binlogs})
+        finally:
+            conn.close()
+
     def _captured_tables(self) -> dict[str, int]:
         """Every captured table (``db.table``, in name order) with information_schema's row estimate."""
         assert self._settings.source_url is not None
@@ -205,6 +217,7 @@ class ProducerRunner:
         boundary: BinlogPosition | None = start if isinstance(start, BinlogPosition) else None
         skip = resumed.skip_rows if resumed else 0
         gtid = resumed.gtid if resumed else None
+        gtid_at = resumed.gtid_at if resumed else None  # where the GTID event of ``gtid`` starts
         defined = set(resumed.defined_tables) if resumed else set()
         rows_done = skip  # captured rows published from the current source transaction
         produced: Counter[str] = Counter()  # per table, in the open Kafka transaction
@@ -231,14 +244,17 @@ class ProducerRunner:
         def checkpoint() -> Checkpoint:
             return Checkpoint(
                 at(),
-                rows_done,
-                gtid,
-                info.server_id,
-                last_event_ts,
-                boundary_ts,
-                frozenset(defined),
-                snapshot_committing or snapshot.progress,
-                requests_offset,
+                skip_rows=rows_done,
+                gtid=gtid,
+                server_id=info.server_id,
+                event_ts=last_event_ts,
+                position_ts=boundary_ts,
+                defined_tables=frozenset(defined),
+                snapshot=snapshot_committing or snapshot.progress,
+                snapshot_requests_offset=requests_offset,
+                gtid_domain_id=info.identity.gtid_domain_id,
+                server_uuid=info.identity.server_uuid,
+                gtid_at=gtid_at,
             )
 
         def heartbeat_due() -> bool:
@@ -362,7 +378,7 @@ class ProducerRunner:
                     safe_point(boundary)
                 elif isinstance(item, TxnStart):
                     safe_point(item.position)  # before any event of this transaction
-                    gtid = item.gtid
+                    gtid, gtid_at = item.gtid, item.gtid_at
                     if boundary is None:  # GTID start: the first exact position we can resume from
                         boundary = item.position
                 elif isinstance(item, SchemaChangeEvent):
