@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import (
+    ExecuteLoadQueryEvent,
     GtidEvent,
     HeartbeatLogEvent,
     MariadbGtidEvent,
@@ -25,6 +26,7 @@ from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError
 from producer.position import BinlogPosition, GtidStart
 from producer.row_decoder import RowImageDecoder, UnsupportedColumn, compile_column
+from producer.statement_dml import StatementCheck
 from schemas.ddl import affected_tables
 from schemas.envelope import TableSchema
 
@@ -120,6 +122,10 @@ class TableFilter:
 
 
 _ROW_OPS = {WriteRowsEvent: "c", UpdateRowsEvent: "u", DeleteRowsEvent: "d"}
+# MariaDB GTID event flag: the event group is one statement without BEGIN/COMMIT (DDL, ...).
+FL_STANDALONE = 1
+# Event header flag: the statement uses a temporary table of its session.
+LOG_EVENT_THREAD_SPECIFIC_F = 0x4
 
 
 class BinlogReader:
@@ -132,11 +138,14 @@ class BinlogReader:
         start: BinlogPosition | GtidStart,
         captured: TableFilter,
         heartbeat_s: float,
-        columns: ColumnFilter | None = None,
-        is_mariadb: bool = True,
+        columns: ColumnFilter,
+        is_mariadb: bool,
+        table_type: Callable[[str, str], str | None],  # the source's TABLE_TYPE now (statement_dml)
     ) -> None:
         self._captured = captured
-        self._columns = columns or ColumnFilter([])
+        self._statements = StatementCheck(captured, table_type)
+        self._in_transaction = False  # inside BEGIN … COMMIT: a statement there is no boundary
+        self._columns = columns
         self._tables: dict[tuple[Any, ...], CapturedTable] = {}
         if isinstance(start, GtidStart):
             # GTID positioning; is_mariadb picks the MariaDB or the MySQL dump protocol.
@@ -159,6 +168,7 @@ class BinlogReader:
                 GtidEvent,
                 MariadbGtidEvent,
                 QueryEvent,
+                ExecuteLoadQueryEvent,
                 XidEvent,
                 TableMapEvent,
                 WriteRowsEvent,
@@ -189,15 +199,17 @@ class BinlogReader:
                     yield change
             elif kind is XidEvent:
                 row_index = 0
+                self._in_transaction = False
                 yield TxnEnd(BinlogPosition(self._stream.log_file, event.packet.log_pos), event.timestamp)
-            elif kind is QueryEvent:
+            elif kind is QueryEvent or kind is ExecuteLoadQueryEvent:
                 item = self._query(event)
                 if item is not None:
-                    if not isinstance(item, TxnStart):
-                        row_index = 0
+                    row_index = 0
                     yield item
             elif kind in (GtidEvent, MariadbGtidEvent):
                 row_index = 0
+                # MariaDB's GTID event says whether BEGIN … COMMIT follows; MySQL logs a BEGIN query.
+                self._in_transaction = kind is MariadbGtidEvent and not event.flags & FL_STANDALONE
                 packet = event.packet  # the header's log_pos is the event's end; event_size its length
                 gtid_at = BinlogPosition(self._stream.log_file, packet.log_pos - packet.event_size)
                 yield TxnStart(str(event.gtid), self._previous, gtid_at)
@@ -209,19 +221,29 @@ class BinlogReader:
             # RotateEvent: the library tracks the file name (self._stream.log_file) itself.
 
     def _query(self, event: Any) -> Item | None:
-        statement = event.query if isinstance(event.query, str) else event.query.decode("utf8", "replace")
+        statement, schema = query_text(event)
         head = statement.lstrip()[:8].upper()
         if head.startswith("BEGIN") or head.startswith("XA START"):
+            self._in_transaction = True
             return None
         position = BinlogPosition(self._stream.log_file, event.packet.log_pos)
         if head.startswith("COMMIT") or head.startswith("XA COMMI"):
+            self._in_transaction = False
             return TxnEnd(position, event.timestamp)
         if head.startswith(("SAVEPOIN", "ROLLBACK")):
             return None
-        schema = event.schema if isinstance(event.schema, str) else event.schema.decode("utf8")
+        started = BinlogPosition(self._stream.log_file, event.packet.log_pos - event.packet.event_size)
+        uses_temporary = bool(event.packet.flags & LOG_EVENT_THREAD_SPECIFIC_F)
+        if self._statements.check(statement, schema, uses_temporary, started):
+            # DML on tables not captured (it raises for captured ones): nothing to publish. Inside
+            # BEGIN … COMMIT it is no boundary; a standalone one ends its event group.
+            return None if self._in_transaction else TxnEnd(position, event.timestamp)
         tables = tuple(t for t in affected_tables(statement, schema) if self._captured(*t))
+        if self._in_transaction and not tables:
+            return None  # e.g. CREATE TEMPORARY TABLE inside a statement-logged transaction
         # Table ids are reassigned after DDL; drop compiled maps so definitions are re-read.
         self._tables.clear()
+        self._statements.forget()
         return SchemaChangeEvent(schema, statement, tables, position, event.timestamp)
 
     def _table_for(self, event: Any) -> CapturedTable | None:
@@ -289,3 +311,21 @@ class BinlogReader:
             else:
                 yield RowChange(table, op, first, None, ts, row)
             row += 1
+
+
+def query_text(event: Any) -> tuple[str, str]:
+    """(statement, default schema) of a Query event or of LOAD DATA's Execute_load_query event,
+    whose text python-mysql-replication does not read: after its fixed fields come the status
+    variables, the schema, a NUL and the statement."""
+    if isinstance(event, ExecuteLoadQueryEvent):
+        packet = event.packet
+        packet.read(event.status_vars_length)
+        schema: Any = packet.read(event.schema_length)
+        packet.read(1)
+        query: Any = packet.read(event.event_size - packet.read_bytes)
+    else:
+        schema, query = event.schema, event.query
+    return (
+        query if isinstance(query, str) else query.decode("utf8", "replace"),
+        schema if isinstance(schema, str) else schema.decode("utf8"),
+    )

@@ -211,8 +211,16 @@ class ProducerRunner:
         builder = EventBuilder(self._topics, info.server_id)
         heartbeat_s = min(max(s.txn_max_ms / 1000, 0.05), 1.0)
         columns = ColumnFilter(s.exclude_columns)
+        control = connect(s.source_url)
         reader = BinlogReader(
-            s.source_url, s.server_id, start, self._filter, heartbeat_s, columns, is_mariadb=info.is_mariadb
+            s.source_url,
+            s.server_id,
+            start,
+            self._filter,
+            heartbeat_s,
+            columns,
+            is_mariadb=info.is_mariadb,
+            table_type=lambda database, table: table_type(control, database, table),
         )
         boundary: BinlogPosition | None = start if isinstance(start, BinlogPosition) else None
         skip = resumed.skip_rows if resumed else 0
@@ -225,7 +233,6 @@ class ProducerRunner:
         last_event_ts = resumed.event_ts if resumed else 0
         boundary_ts = resumed.position_ts if resumed else 0
         last_commit = time.monotonic()
-        control = connect(s.source_url)
         requests_offset = resumed.snapshot_requests_offset if resumed else 0
         snapshot_committing: SnapshotProgress | None = None  # progress in the open commit
         snapshot = Snapshotter(
@@ -458,6 +465,18 @@ class RowsRead:
             child = self._children[(database, table)] = (label, PRODUCER_ROWS_READ.labels(label))
         child[1].inc()
         return child[0]
+
+
+def table_type(conn: Any, database: str, table: str) -> str | None:
+    """information_schema's TABLE_TYPE ('BASE TABLE', 'VIEW', …), or None: no such table (a
+    session's temporary table, or dropped since)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+            (database, table),
+        )
+        row = cur.fetchone()
+    return str(row[0]) if row else None
 
 
 def show_create(conn: Any, database: str, table: str) -> str | None:
