@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from producer.binlog_reader import CapturedTable, RowChange
 from producer.position import BinlogPosition
+from producer.row_events import CapturedTable, RowChange
 from schemas.codec import WriterSchema, encode
 from schemas.envelope import SCHEMA_CHANGE, TableSchema
 from schemas.topics import TopicNames

@@ -29,21 +29,13 @@ from binlog_pipeline.metrics import (
 )
 from binlog_pipeline.retry import observed_retry, retrying
 from binlog_pipeline.sql import qualified
-from producer.binlog_reader import (
-    BinlogReader,
-    CapturedTable,
-    ColumnFilter,
-    Idle,
-    RowChange,
-    SchemaChangeEvent,
-    TableFilter,
-    TxnEnd,
-    TxnStart,
-)
+from producer.binlog_reader import BinlogReader, Idle, SchemaChangeEvent, TxnEnd, TxnStart
 from producer.events import EventBuilder, Message
+from producer.filters import ColumnFilter, TableFilter
 from producer.position import BinlogPosition, Checkpoint, GtidStart
 from producer.publisher import ProducerFenced, TransactionalPublisher, classify
 from producer.row_decoder import RowImageDecoder
+from producer.row_events import CapturedTable, RowChange
 from producer.snapshot_progress import SnapshotProgress, TableProgress
 from producer.snapshot_reader import Chunk, ChunkReader
 from producer.snapshot_requests import RequestReader
@@ -221,6 +213,7 @@ class ProducerRunner:
             columns,
             is_mariadb=info.is_mariadb,
             table_type=lambda database, table: table_type(control, database, table),
+            prepared=resumed.prepared_xa if resumed else (),
         )
         boundary: BinlogPosition | None = start if isinstance(start, BinlogPosition) else None
         skip = resumed.skip_rows if resumed else 0
@@ -262,6 +255,7 @@ class ProducerRunner:
                 gtid_domain_id=info.identity.gtid_domain_id,
                 server_uuid=info.identity.server_uuid,
                 gtid_at=gtid_at,
+                prepared_xa=tuple(reader.prepared.values()),  # as of ``at()``: see BinlogReader
             )
 
         def heartbeat_due() -> bool:

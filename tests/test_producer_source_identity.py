@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from confluent_kafka import Producer
 
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.stack import process
@@ -20,7 +19,12 @@ from producer.position import BinlogPosition, Checkpoint
 from producer.source_identity import SourceIdentity, SourceMismatch, holds_gtid
 from schemas.topics import TopicNames
 from tests.kafka_helpers import changes, decode_topic, read_all, wait_for
-from tests.producer_harness import ProducerThread, current_position, producer_settings
+from tests.producer_harness import (
+    ProducerThread,
+    commit_checkpoint_record,
+    current_position,
+    producer_settings,
+)
 from tests.services import Services, connect, query
 
 pytestmark = pytest.mark.integration
@@ -167,7 +171,7 @@ def test_a_checkpoint_without_identity_resumes(services: Services, source_db: st
     for key in ("gtid_domain_id", "server_uuid", "gtid_at"):
         del old[key]
     settings = producer_settings(services, topic_prefix, start_position=current_position(services))
-    write_checkpoint_record(services, settings.transactional_id, topic_prefix, old)
+    commit_checkpoint_record(services, topic_prefix, settings.transactional_id, json.dumps(old).encode())
     with ProducerThread(settings) as producer:
         with connect(services.source_admin) as conn, conn.cursor() as cur:
             cur.execute(f"INSERT INTO `{source_db}`.t VALUES (31, 'after the old checkpoint')")
@@ -182,15 +186,6 @@ def test_a_checkpoint_without_identity_resumes(services: Services, source_db: st
     assert [e["after"]["id"] for e in seen] == list(range(1, 32))
     committed = producer.runner.committed
     assert committed is not None and committed.gtid_domain_id == 0 and committed.gtid_at is not None
-
-
-def write_checkpoint_record(services: Services, transactional_id: str, prefix: str, doc: object) -> None:
-    """Commit ``doc`` as the producer's checkpoint record, as an older producer version would have."""
-    producer = Producer({"bootstrap.servers": services.bootstrap, "transactional.id": transactional_id})
-    producer.init_transactions(30)
-    producer.begin_transaction()
-    producer.produce(TopicNames(prefix).checkpoints, key=transactional_id.encode(), value=json.dumps(doc))
-    producer.commit_transaction(30)
 
 
 def test_mysql_identity_and_gtid_event_text() -> None:
