@@ -11,8 +11,8 @@ from typing import Any
 import fastavro
 
 from binlog_pipeline.errors import PermanentError
-from producer.binlog_reader import CapturedTable, RowChange
 from producer.position import BinlogPosition
+from producer.row_events import CapturedTable, RowChange
 from schemas.codec import WriterSchema, encode
 from schemas.ddl_session import DdlSession
 from schemas.envelope import SCHEMA_CHANGE, TableSchema

@@ -30,7 +30,6 @@ import pymysql.cursors
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError, TransientError
 from binlog_pipeline.sql import qualified, quote
-from producer.binlog_reader import ColumnFilter
 from producer.charsets import (
     InvalidText,
     SourceCharsets,
@@ -39,6 +38,7 @@ from producer.charsets import (
     convert_or_exclude,
     exclude_then_correct,
 )
+from producer.filters import ColumnFilter
 from producer.position import BinlogPosition
 from producer.source_check import CONNECTION_ERRORS, binlog_status
 from producer.source_tables import SourceTable, describe

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from binlog_pipeline.errors import PermanentError
-from producer.binlog_reader import ColumnFilter, TableFilter
+from producer.filters import ColumnFilter, TableFilter
 from schemas.columns import ColumnKind, ColumnSpec
 from schemas.envelope import TableSchema
 

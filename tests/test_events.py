@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 
 from binlog_pipeline.errors import PermanentError
-from producer.binlog_reader import CapturedTable, RowChange
 from producer.events import EventBuilder
 from producer.position import BinlogPosition
 from producer.row_decoder import RowImageDecoder
+from producer.row_events import CapturedTable, RowChange
 from schemas.columns import ColumnKind, ColumnSpec
 from schemas.envelope import TableSchema
 from schemas.topics import TopicNames
