@@ -14,8 +14,10 @@ no Python codec at all. So:
   character of the charset, and decoding it is an error, never a substitute;
 - Unicode charsets (utf8mb3, utf8mb4, ucs2, utf16, utf16le, utf32) have one fixed encoding, which
   Python's codec for it decodes strictly;
-- multi-byte legacy charsets (big5, sjis, cp932, gbk, gb2312, gb18030, euckr, ujis, eucjpms) are
-  refused with the fix: no table of ours is known to match the server's for every sequence.
+- multi-byte legacy charsets (big5, sjis, cp932, gbk, gb2312, gb18030, euckr, ujis, eucjpms) have
+  no decoder: no table of ours is known to match the server's for every sequence. Their column
+  values are refused with the fix; a rare text such as a statement from such a client is read by
+  the source itself instead (:func:`read_by_source`, one round trip each), with the same check.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from binlog_pipeline.dburl import DatabaseUrl
 from producer.source_check import connect
@@ -104,12 +106,7 @@ class SourceCharsets:
                     return None
                 # The identifier cannot be a parameter; it is one the server just listed.
                 cur.execute(
-                    "SELECT "
-                    + ", ".join(
-                        f"CONVERT(CONVERT(x'{b:02x}' USING {charset}) USING utf8mb4), "
-                        f"HEX(CONVERT(CONVERT(CONVERT(x'{b:02x}' USING {charset}) USING utf8mb4) USING {charset}))"
-                        for b in range(256)
-                    )
+                    "SELECT " + ", ".join(_through_source(f"x'{b:02x}'", charset) for b in range(256))
                 )
                 values = cur.fetchone()
         finally:
@@ -120,6 +117,30 @@ class SourceCharsets:
             ok = isinstance(char, str) and len(char) == 1 and back == f"{byte:02X}"
             table.append(char if ok else _UNDEFINED)
         return "".join(table)
+
+
+def read_by_source(cur: Any, data: bytes, charset: str) -> str:
+    """``data`` as the source itself reads it in ``charset``, for a charset without a decoder here
+    (multi-byte legacy ones): one round trip per text, so for rare text (a statement), never per
+    row value. Raises :class:`InvalidText` when the bytes are no text of ``charset``."""
+    if not re.fullmatch(r"[a-z0-9]+", charset):  # an identifier in SQL: only names the server uses
+        raise UnsupportedCharset(f"character set {charset!r} is not one the source names")
+    cur.execute("SELECT " + _through_source("%s", charset), (data, data))
+    text, back = cur.fetchone()
+    if not isinstance(text, str) or back != data.hex().upper():
+        # The server reads bytes that are no character as '?' (silently): they do not come back.
+        raise InvalidText(
+            f"bytes {data[:64].hex()}{'…' if len(data) > 64 else ''} are not {charset} text "
+            "(the source does not read them back unchanged)"
+        )
+    return text
+
+
+def _through_source(value: str, charset: str) -> str:
+    """SQL reading the binary string ``value`` as ``charset``: its characters, then (in hex) the
+    bytes those characters are in ``charset`` — equal to ``value`` only if it is text of it."""
+    text = f"CONVERT(CONVERT({value} USING {charset}) USING utf8mb4)"
+    return f"{text}, HEX(CONVERT({text} USING {charset}))"
 
 
 def _unicode(charset: str, codec: str) -> TextDecoder:

@@ -16,7 +16,7 @@ import pymysql
 
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError
-from producer.charsets import InvalidText, TextDecoders, UnsupportedCharset
+from producer.charsets import InvalidText, TextDecoders, UnsupportedCharset, read_by_source
 from producer.source_check import connect
 from schemas.ddl_session import ROUND_FRACTIONAL, TRUNCATE_FRACTIONAL, DdlSession
 
@@ -77,7 +77,7 @@ class QuerySessions:
         client = getattr(event, "character_set_client", None)
         charset = self._collation(client)[1] if client is not None else "utf8mb4"
         try:
-            return self._texts.decoder(charset)(raw)
+            return self._decode(raw, charset)
         except (UnsupportedCharset, InvalidText) as exc:
             self._undecodable = (
                 event,
@@ -109,6 +109,16 @@ class QuerySessions:
             auto_increment_increment=getattr(event, "auto_increment_increment", None),
             auto_increment_offset=getattr(event, "auto_increment_offset", None),
         )
+
+    def _decode(self, raw: bytes, charset: str) -> str:
+        try:
+            decode = self._texts.decoder(charset)
+        except UnsupportedCharset:
+            # A multi-byte legacy client (gbk, sjis, …): no decoder maps it exactly, but a
+            # statement is rare enough to be read by the source itself.
+            with self._cursor() as cur:
+                return read_by_source(cur, raw, charset)
+        return decode(raw)
 
     # --- lookups on the source, cached ----------------------------------------------------------
     def _cursor(self) -> Any:
