@@ -71,12 +71,19 @@ class SourceCharsets:
     def __init__(self, url: DatabaseUrl) -> None:
         self._url = url
         self._decoders: dict[str, TextDecoder] = {}
+        self._refused: dict[str, str] = {}  # charset → why; asked once, not at every gbk statement
 
     def decoder(self, charset: str) -> TextDecoder:
         """The decoder of ``charset`` (the server's name); raises :class:`UnsupportedCharset`."""
         found = self._decoders.get(charset)
         if found is None:
-            found = self._decoders[charset] = self._build(charset)
+            if charset in self._refused:
+                raise UnsupportedCharset(self._refused[charset])
+            try:
+                found = self._decoders[charset] = self._build(charset)
+            except UnsupportedCharset as exc:
+                self._refused[charset] = str(exc)
+                raise
         return found
 
     def _build(self, charset: str) -> TextDecoder:
