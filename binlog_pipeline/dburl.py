@@ -86,3 +86,8 @@ class DatabaseUrl:
 
     def __str__(self) -> str:
         return self._render("***")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """For pretty printers that would list every dataclass field, the password too (hypothesis
+        printing a failing example's arguments, IPython): the masked repr."""
+        printer.text(repr(self))

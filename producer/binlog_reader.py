@@ -1,55 +1,50 @@
 """Reads the source binlog with python-mysql-replication and yields what the producer needs:
-row changes (decoded losslessly by :mod:`producer.row_decoder`), transaction boundaries with
-their exact resume position, schema changes, and idle ticks (server heartbeats)."""
+row changes (decoded losslessly by :mod:`producer.row_events`), transaction boundaries with
+their exact resume position, schema changes, and idle ticks (server heartbeats).
+
+Rows of an XA transaction are yielded at its ``XA COMMIT``, read again from where its ``XA
+PREPARE`` left them (:mod:`producer.xa`); statement-logged DML is judged by
+:mod:`producer.statement_dml`."""
 
 from __future__ import annotations
 
-import fnmatch
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
+import pymysql
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import (
+    ExecuteLoadQueryEvent,
     GtidEvent,
     HeartbeatLogEvent,
     MariadbGtidEvent,
     QueryEvent,
     RotateEvent,
+    XAPrepareEvent,
     XidEvent,
 )
 from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
 
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError
-from producer.enum_members import restore_members
-from producer.position import BinlogPosition, GtidStart
+from producer import table_map
+from producer.charsets import SourceCharsets, TextDecoders
+from producer.filters import ColumnFilter, TableFilter
+from producer.legacy_temporal import LegacyPrecisions
+from producer.position import BinlogPosition, GtidStart, PreparedXa
 from producer.query_session import QuerySessions
-from producer.row_decoder import RowImageDecoder, UnsupportedColumn, compile_column
+from producer.row_events import ROW_OPS, RowChange, RowEvents
+from producer.statement_dml import StatementCheck, written_tables
+from producer.xa import FL_PREPARED_XA, xa_query, xid_of_prepare
 from schemas.ddl import affected_tables
 from schemas.ddl_session import DdlSession
-from schemas.envelope import TableSchema
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CapturedTable:
-    """A table map compiled once: the table's contract schema and its row decoder."""
-
-    schema: TableSchema
-    decoder: RowImageDecoder
-
-
-@dataclass(slots=True)
-class RowChange:
-    table: CapturedTable
-    op: str  # c / u / d
-    before: list[Any] | None
-    after: list[Any] | None
-    ts: int
-    row: int  # index among the captured rows of the source transaction
+table_map.install()
+# The source cannot send the binlog from the requested position (e.g. its file was purged).
+ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236
 
 
 @dataclass(frozen=True)
@@ -79,54 +74,52 @@ class Idle:
 class TxnStart:
     gtid: str | None
     position: BinlogPosition | None  # where this transaction's first event starts
+    gtid_at: BinlogPosition  # where its GTID event starts (identifies the source: source_identity)
 
 
 Item = RowChange | TxnEnd | SchemaChangeEvent | Idle | TxnStart
 
 
-class ColumnFilter:
-    """Exclude glob patterns over ``db.table.column``."""
-
-    def __init__(self, exclude: list[str]) -> None:
-        self._exclude = exclude
-
-    def excluded(self, database: str, table: str, column: str) -> bool:
-        name = f"{database}.{table}.{column}"
-        return any(fnmatch.fnmatchcase(name, p) for p in self._exclude)
-
-    @staticmethod
-    def check_keys_kept(database: str, table: str, dropped: set[str], primary_key: tuple[str, ...]) -> None:
-        if dropped & set(primary_key):
-            raise PermanentError(
-                f"exclude_columns removes primary-key column(s) {sorted(dropped & set(primary_key))} of "
-                f"{database}.{table}; keys identify rows downstream and cannot be excluded"
-            )
+# MariaDB GTID event flag: the event group is one statement without BEGIN/COMMIT (DDL, ...).
+FL_STANDALONE = 1
+# Event header flag: the statement uses a temporary table of its session.
+LOG_EVENT_THREAD_SPECIFIC_F = 0x4
 
 
-class TableFilter:
-    """Include/exclude glob patterns over ``db.table`` (include empty = everything)."""
-
-    def __init__(self, include: list[str], exclude: list[str]) -> None:
-        self._include = include
-        self._exclude = [*exclude, "mysql.*", "information_schema.*", "performance_schema.*", "sys.*"]
-        self._cache: dict[tuple[str, str], bool] = {}
-
-    def __call__(self, database: str, table: str) -> bool:
-        key = (database, table)
-        hit = self._cache.get(key)
-        if hit is None:
-            name = f"{database}.{table}"
-            included = not self._include or any(fnmatch.fnmatchcase(name, p) for p in self._include)
-            hit = included and not any(fnmatch.fnmatchcase(name, p) for p in self._exclude)
-            self._cache[key] = hit
-        return hit
+_STREAM_EVENTS = [
+    RotateEvent,
+    GtidEvent,
+    MariadbGtidEvent,
+    QueryEvent,
+    ExecuteLoadQueryEvent,
+    XidEvent,
+    XAPrepareEvent,
+    TableMapEvent,
+    WriteRowsEvent,
+    UpdateRowsEvent,
+    DeleteRowsEvent,
+]
 
 
-_ROW_OPS = {WriteRowsEvent: "c", UpdateRowsEvent: "u", DeleteRowsEvent: "d"}
+@dataclass
+class _Preparing:
+    """The XA PREPARE event group being read: its rows are not yielded there (producer/xa.py)."""
+
+    gtid: str | None
+    start: BinlogPosition
+    tables: set[str] = field(default_factory=set)
+    statements: bool = False
+
+    def prepared(self, xid: str) -> PreparedXa:
+        return PreparedXa(xid, self.start, self.gtid, tuple(sorted(self.tables)), self.statements)
 
 
 class BinlogReader:
-    """One replication connection from an exact position. Iterate to get :data:`Item`s."""
+    """One replication connection from an exact position. Iterate to get :data:`Item`s.
+
+    ``prepared`` maps xid → the XA transactions prepared and not completed at the start position
+    (from the checkpoint). It changes only when the item that ends a PREPARE, COMMIT or ROLLBACK
+    event group is yielded, so at any item it is the set as of the last boundary yielded."""
 
     def __init__(
         self,
@@ -135,45 +128,55 @@ class BinlogReader:
         start: BinlogPosition | GtidStart,
         captured: TableFilter,
         heartbeat_s: float,
-        columns: ColumnFilter | None = None,
-        is_mariadb: bool = True,
+        columns: ColumnFilter,
+        is_mariadb: bool,
+        table_type: Callable[[str, str], str | None],  # the source's TABLE_TYPE now (statement_dml)
+        prepared: tuple[PreparedXa, ...] = (),
+        texts: TextDecoders | None = None,  # the source's charsets (shared with the snapshot)
     ) -> None:
+        self._url = url
+        self._server_id = server_id
+        self._heartbeat_s = heartbeat_s
         self._captured = captured
-        self._columns = columns or ColumnFilter([])
-        self._tables: dict[tuple[Any, ...], CapturedTable] = {}
-        self._sessions = QuerySessions(url)
+        self._statements = StatementCheck(captured, table_type)
+        self._in_transaction = False  # inside BEGIN … COMMIT: a statement there is no boundary
+        texts = texts or SourceCharsets(url)
+        self._rows = RowEvents(captured, columns, texts, LegacyPrecisions(url))
+        self._sessions = QuerySessions(url, texts)
+        self.prepared: dict[str, PreparedXa] = {xa.xid: xa for xa in prepared}
+        self._preparing: _Preparing | None = None
+        self._gtid: tuple[str, BinlogPosition] | None = None  # the current group's GTID and its place
+        self._replay: BinLogStreamReader | None = None
         if isinstance(start, GtidStart):
             # GTID positioning; is_mariadb picks the MariaDB or the MySQL dump protocol.
             positioning: dict[str, Any] = {"auto_position": start.gtid_set, "is_mariadb": is_mariadb}
             self._previous: BinlogPosition | None = None
         else:
-            # By file and position (classic COM_BINLOG_DUMP, MySQL and MariaDB alike):
-            # is_mariadb=True would switch the library to GTID positioning and ignore them.
-            positioning = {"log_file": start.file, "log_pos": start.pos, "is_mariadb": False}
+            positioning = self._at(start)
             self._previous = start
-        self._stream = BinLogStreamReader(
-            connection_settings=url.connect_kwargs(),
-            server_id=server_id,
+        self._stream = self._open(positioning, blocking=True)
+
+    def _open(self, positioning: dict[str, Any], blocking: bool) -> BinLogStreamReader:
+        return BinLogStreamReader(
+            connection_settings=self._url.connect_kwargs(),
+            server_id=self._server_id,
             resume_stream=True,
-            blocking=True,
-            slave_heartbeat=heartbeat_s,
+            blocking=blocking,
+            slave_heartbeat=self._heartbeat_s if blocking else None,
             **positioning,
-            only_events=[
-                RotateEvent,
-                GtidEvent,
-                MariadbGtidEvent,
-                QueryEvent,
-                XidEvent,
-                TableMapEvent,
-                WriteRowsEvent,
-                UpdateRowsEvent,
-                DeleteRowsEvent,
-                HeartbeatLogEvent,
-            ],
+            only_events=[*_STREAM_EVENTS, HeartbeatLogEvent] if blocking else _STREAM_EVENTS,
         )
+
+    @staticmethod
+    def _at(position: BinlogPosition) -> dict[str, Any]:
+        # By file and position (classic COM_BINLOG_DUMP, MySQL and MariaDB alike):
+        # is_mariadb=True would switch the library to GTID positioning and ignore them.
+        return {"log_file": position.file, "log_pos": position.pos, "is_mariadb": False}
 
     def close(self) -> None:
         self._stream.close()
+        if self._replay is not None:
+            self._replay.close()
         self._sessions.close()
 
     @property
@@ -183,115 +186,220 @@ class BinlogReader:
 
     def __iter__(self) -> Iterator[Item]:
         row_index = 0
-        for event in self._stream:
+        # Not ``for event in self._stream``: an XA COMMIT replaces the stream (see _replayed).
+        while (event := self._stream.fetchone()) is not None:
             kind = type(event)
-            if kind in _ROW_OPS:
-                table = self._table_for(event)
-                if table is None:
-                    continue
-                for change in self._rows(event, table, _ROW_OPS[kind], row_index):
-                    row_index += 1
-                    yield change
+            if kind in ROW_OPS:
+                if self._preparing is not None:
+                    if self._captured(event.schema, event.table):  # published at its XA COMMIT
+                        self._preparing.tables.add(f"{event.schema}.{event.table}")
+                else:
+                    table = self._rows.table_for(event, self._stream.log_file)
+                    if table is not None:
+                        for change in self._rows.rows(
+                            event, table, ROW_OPS[kind], row_index, self._stream.log_file
+                        ):
+                            row_index += 1
+                            yield change
             elif kind is XidEvent:
                 row_index = 0
+                self._in_transaction = False
                 yield TxnEnd(BinlogPosition(self._stream.log_file, event.packet.log_pos), event.timestamp)
-            elif kind is QueryEvent:
-                item = self._query(event)
-                if item is not None:
-                    if not isinstance(item, TxnStart):
-                        row_index = 0
+            elif kind is QueryEvent or kind is ExecuteLoadQueryEvent:
+                for item in self._query(event, row_index):
+                    row_index = item.row + 1 if isinstance(item, RowChange) else 0
                     yield item
+            elif kind is XAPrepareEvent:
+                yield from self._xa_prepared(event)
+                row_index = 0
             elif kind in (GtidEvent, MariadbGtidEvent):
                 row_index = 0
-                yield TxnStart(str(event.gtid), self._previous)
+                # MariaDB's GTID event says whether BEGIN … COMMIT follows; MySQL logs a BEGIN query.
+                self._in_transaction = kind is MariadbGtidEvent and not event.flags & FL_STANDALONE
+                gtid_at = _start_of(event, self._stream.log_file)
+                self._gtid = (str(event.gtid), gtid_at)
+                if kind is MariadbGtidEvent and event.flags & FL_PREPARED_XA:
+                    self._preparing = _Preparing(str(event.gtid), gtid_at)
+                yield TxnStart(str(event.gtid), self._previous, gtid_at)
             elif kind is HeartbeatLogEvent:
                 yield Idle()
-            elif kind is TableMapEvent and self._captured(event.schema, event.table):
-                restore_members(event)  # before the rows events that use its columns
             if self._stream.log_file and self._stream.log_pos:
                 # The end of this event is where the next one starts.
                 self._previous = BinlogPosition(self._stream.log_file, self._stream.log_pos)
             # RotateEvent: the library tracks the file name (self._stream.log_file) itself.
 
-    def _query(self, event: Any) -> Item | None:
-        statement = self._sessions.statement(event, f"{self._stream.log_file}:{event.packet.log_pos}")
-        head = statement.lstrip()[:8].upper()
-        if head.startswith("BEGIN") or head.startswith("XA START"):
-            return None
+    def _query(self, event: Any, row_index: int) -> Iterator[Item]:
+        statement, schema = self._statement(event, self._stream.log_file)
         position = BinlogPosition(self._stream.log_file, event.packet.log_pos)
-        if head.startswith("COMMIT") or head.startswith("XA COMMI"):
-            return TxnEnd(position, event.timestamp)
+        xa = xa_query(statement)
+        if xa is not None:
+            yield from self._xa_query(*xa, event, position, row_index)
+            return
+        if self._preparing is not None:
+            # Judged when it commits (producer/xa.py): a rolled-back one changed nothing.
+            self._preparing.statements |= written_tables(statement, schema) is not None
+            return
+        head = statement.lstrip()[:8].upper()
+        if head.startswith("BEGIN"):
+            self._in_transaction = True
+            return
+        if head.startswith("COMMIT"):
+            self._in_transaction = False
+            yield TxnEnd(position, event.timestamp)
+            return
         if head.startswith(("SAVEPOIN", "ROLLBACK")):
-            return None
-        schema = event.schema if isinstance(event.schema, str) else event.schema.decode("utf8")
+            return
+        uses_temporary = bool(event.packet.flags & LOG_EVENT_THREAD_SPECIFIC_F)
+        if self._statements.check(statement, schema, uses_temporary, _start_of(event, position.file)):
+            # DML on tables not captured (it raises for captured ones): nothing to publish. Inside
+            # BEGIN … COMMIT it is no boundary; a standalone one ends its event group.
+            if not self._in_transaction:
+                yield TxnEnd(position, event.timestamp)
+            return
         tables = tuple(t for t in affected_tables(statement, schema) if self._captured(*t))
-        # Table ids are reassigned after DDL; drop compiled maps so definitions are re-read.
-        self._tables.clear()
+        if self._in_transaction and not tables:
+            return  # e.g. CREATE TEMPORARY TABLE inside a statement-logged transaction
+        self._rows.forget()
+        self._statements.forget()
         session = self._sessions.session(event) if tables else None
-        return SchemaChangeEvent(schema, statement, tables, position, event.timestamp, session)
+        yield SchemaChangeEvent(schema, statement, tables, position, event.timestamp, session)
 
-    def _table_for(self, event: Any) -> CapturedTable | None:
-        if not self._captured(event.schema, event.table):
-            return None
-        if not event.complete:
-            raise PermanentError(
-                f"rows event for {event.schema}.{event.table} without its table map at "
-                f"{self._stream.log_file}:{event.packet.log_pos}"
-            )
-        columns = event.columns
-        signature = (event.table_id, event.schema, event.table, tuple((c.name, c.type) for c in columns))
-        table = self._tables.get(signature)
-        if table is None:
-            table = self._compile(event.schema, event.table, columns)
-            self._tables[signature] = table
-        return table
+    def _statement(self, event: Any, file: str) -> tuple[str, str]:
+        """(statement, default schema) of a Query event, decoded in its client's charset
+        (:mod:`producer.query_session`), or of LOAD DATA's Execute_load_query event."""
+        if isinstance(event, ExecuteLoadQueryEvent):
+            return load_query_text(event)
+        statement = self._sessions.statement(event, f"{file}:{event.packet.log_pos}")
+        return statement, _text(event.schema)
 
-    def _compile(self, database: str, table: str, columns: list[Any]) -> CapturedTable:
-        specs, decoders = [], []
-        for column in columns:
-            if not column.name:
+    # --- XA (producer/xa.py) ------------------------------------------------------------------
+    def _xa_query(
+        self, verb: str, xid: str, event: Any, position: BinlogPosition, row_index: int
+    ) -> Iterator[Item]:
+        if verb == "START":  # MySQL opens its XA PREPARE group with this query
+            gtid = self._gtid[0] if self._gtid is not None else None
+            self._preparing = _Preparing(gtid, _start_of(event, position.file))
+            self._in_transaction = True
+        elif verb == "COMMIT":
+            prepared = self.prepared.get(xid)
+            if prepared is None:
                 raise PermanentError(
-                    f"{database}.{table}: the binlog carries no column names; set "
-                    "binlog_row_metadata=FULL on the source (SET GLOBAL binlog_row_metadata=FULL)"
+                    f"XA COMMIT {xid} at {_start_of(event, position.file)}: this producer never read its "
+                    "XA PREPARE (it was prepared before the position the pipeline started or re-snapshotted "
+                    "from), so its rows are unknown and may belong to captured tables. Fix: commit or roll "
+                    "back prepared XA transactions (XA RECOVER lists them) before starting a pipeline; to "
+                    "go on, start a new pipeline with a snapshot (new topic_prefix and transactional_id, "
+                    "snapshot_mode=initial)."
                 )
-            try:
-                spec, decoder = compile_column(column)
-            except UnsupportedColumn as exc:
-                raise PermanentError(f"{database}.{table}: {exc}") from exc
-            specs.append(spec)
-            decoders.append(decoder)
-        primary_key = tuple(c.name for c in columns if c.is_primary)
-        keep = [i for i, spec in enumerate(specs) if not self._columns.excluded(database, table, spec.name)]
-        dropped = [specs[i].name for i in range(len(specs)) if i not in keep]
-        self._columns.check_keys_kept(database, table, set(dropped), primary_key)
-        schema = TableSchema(database, table, tuple(specs[i] for i in keep), primary_key)
-        log.info(
-            "captured table %s.%s",
-            database,
-            table,
-            extra={"columns": len(keep), "excluded": dropped, "primary_key": primary_key},
-        )
-        return CapturedTable(schema, RowImageDecoder(decoders, keep if dropped else None))
+            if prepared.publishes:
+                yield from self._replayed(prepared, position, row_index)
+            self.prepared = {k: v for k, v in self.prepared.items() if k != xid}
+            self._in_transaction = False
+            yield TxnEnd(position, event.timestamp)
+        elif verb == "ROLLBACK":  # after PREPARE (before it, nothing is logged): publish nothing
+            self.prepared = {k: v for k, v in self.prepared.items() if k != xid}
+            self._in_transaction = False
+            yield TxnEnd(position, event.timestamp)
+        # END: inside the PREPARE group, which the XA_prepare event ends.
 
-    def _rows(self, event: Any, table: CapturedTable, op: str, first_row: int) -> Iterator[RowChange]:
-        decoder = table.decoder
-        if not decoder.check_full_image(event.columns_present_bitmap) or (
-            op == "u" and not decoder.check_full_image(event.columns_present_bitmap2)
-        ):
+    def _xa_prepared(self, event: Any) -> Iterator[Item]:
+        """The XA_prepare event ends a PREPARE group: remember it, or (MySQL's XA COMMIT … ONE
+        PHASE) it is the commit, published here."""
+        position = BinlogPosition(self._stream.log_file, event.packet.log_pos)
+        preparing, self._preparing, self._in_transaction = self._preparing, None, False
+        if preparing is None:
             raise PermanentError(
-                f"{event.schema}.{event.table}: partial row image; set binlog_row_image=FULL on the "
-                "source (SET GLOBAL binlog_row_image='FULL')"
+                f"XA_prepare event at {_start_of(event, position.file)} without its XA START"
             )
-        packet = event.packet
-        buf = packet.read(event.event_size - packet.read_bytes)
-        pos, end, row, ts = 0, len(buf), first_row, event.timestamp
-        while pos < end:
-            first, pos = decoder.read_row(buf, pos)
-            if op == "u":
-                after, pos = decoder.read_row(buf, pos)
-                yield RowChange(table, op, first, after, ts, row)
-            elif op == "c":
-                yield RowChange(table, op, None, first, ts, row)
-            else:
-                yield RowChange(table, op, first, None, ts, row)
-            row += 1
+        prepared = preparing.prepared(xid_of_prepare(event))
+        if event.one_phase:
+            if prepared.publishes:
+                yield from self._replayed(prepared, position, 0)
+        else:
+            self.prepared = {**self.prepared, prepared.xid: prepared}
+            if prepared.publishes:
+                log.info(
+                    "XA transaction %s prepared at %s: published at its XA COMMIT",
+                    prepared.xid,
+                    prepared.start,
+                )
+        yield TxnEnd(position, event.timestamp)
+
+    def _replayed(self, prepared: PreparedXa, resume: BinlogPosition, first_row: int) -> Iterator[RowChange]:
+        """The rows of a prepared XA transaction, read again from its PREPARE group, then the
+        stream continues at ``resume``. One replication connection at a time per server_id (a
+        second one would displace the first), so the stream is closed meanwhile."""
+        self._stream.close()
+        self._replay = replay = self._open(self._at(prepared.start), blocking=False)
+        row_index = first_row
+        try:
+            while (event := _fetch(replay, prepared)) is not None:
+                kind = type(event)
+                if kind in ROW_OPS:
+                    table = self._rows.table_for(event, replay.log_file)
+                    if table is not None:
+                        for change in self._rows.rows(
+                            event, table, ROW_OPS[kind], row_index, replay.log_file
+                        ):
+                            row_index += 1
+                            yield change
+                elif kind is QueryEvent or kind is ExecuteLoadQueryEvent:
+                    statement, schema = self._statement(event, replay.log_file)
+                    if xa_query(statement) is None:
+                        uses_temporary = bool(event.packet.flags & LOG_EVENT_THREAD_SPECIFIC_F)
+                        self._statements.check(
+                            statement, schema, uses_temporary, _start_of(event, replay.log_file)
+                        )
+                elif kind in (GtidEvent, MariadbGtidEvent) and prepared.gtid not in (None, str(event.gtid)):
+                    break
+                elif kind is XAPrepareEvent:
+                    if xid_of_prepare(event) != prepared.xid:
+                        break
+                    self._stream = self._open(self._at(resume), blocking=True)
+                    return
+            raise PermanentError(
+                f"XA transaction {prepared.xid} (GTID {prepared.gtid}) is not where it was prepared, at "
+                f"{prepared.start}: the binlog changed under the pipeline. Start a new pipeline with a snapshot."
+            )
+        finally:
+            replay.close()
+            self._replay = None
+
+
+def _fetch(replay: BinLogStreamReader, prepared: PreparedXa) -> Any:
+    try:
+        return replay.fetchone()
+    except pymysql.err.OperationalError as exc:
+        if exc.args and exc.args[0] == ER_MASTER_FATAL_ERROR_READING_BINLOG:
+            raise PermanentError(
+                f"XA transaction {prepared.xid} was prepared at {prepared.start} and committed now, but "
+                f"the source cannot read it there any more ({exc.args[1]}): its binlog file was purged "
+                "while it was prepared. Its rows are lost to CDC: re-sync the tables "
+                f"{', '.join(prepared.tables) or '(statement-logged)'} from a snapshot "
+                "(`binlog-pipeline snapshot --table`) after excluding them for one run, or start a new "
+                "pipeline with a snapshot."
+            ) from exc
+        raise
+
+
+def _start_of(event: Any, file: str) -> BinlogPosition:
+    """Where ``event`` starts: its header holds where it ends (log_pos) and its length."""
+    return BinlogPosition(file, event.packet.log_pos - event.packet.event_size)
+
+
+def load_query_text(event: ExecuteLoadQueryEvent) -> tuple[str, str]:
+    """(statement, default schema) of LOAD DATA's Execute_load_query event, whose text
+    python-mysql-replication does not read: after its fixed fields come the status variables, the
+    schema, a NUL and the statement. Only judged by :mod:`producer.statement_dml`, never
+    published; read as UTF-8, since the library does not parse this event's status variables
+    (where its client charset is)."""
+    packet = event.packet
+    packet.read(event.status_vars_length)
+    schema = packet.read(event.schema_length)
+    packet.read(1)
+    query = packet.read(event.event_size - packet.read_bytes)
+    return query.decode("utf8", "replace"), _text(schema)
+
+
+def _text(name: bytes | str) -> str:
+    return name if isinstance(name, str) else name.decode("utf8")

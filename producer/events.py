@@ -3,13 +3,17 @@ names, key positions) is done once per compiled table, never per row."""
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from producer.binlog_reader import CapturedTable, RowChange
+import fastavro
+
+from binlog_pipeline.errors import PermanentError
 from producer.position import BinlogPosition
+from producer.row_events import CapturedTable, RowChange
 from schemas.codec import WriterSchema, encode
 from schemas.ddl_session import DdlSession
 from schemas.envelope import SCHEMA_CHANGE, TableSchema
@@ -116,14 +120,18 @@ class EventBuilder:
             "ts_ms": int(time.time() * 1000),
         }
         key = None
-        if plan.key_schema is not None:
-            image = change.after if change.after is not None else change.before
-            assert image is not None
-            key = encode(
-                plan.key_schema,
-                {n: image[i] for n, i in zip(plan.key_names, plan.key_positions, strict=True)},
-            )
-        return Message(plan.topic, key, encode(plan.value_schema, record), plan.schemas)
+        try:
+            if plan.key_schema is not None:
+                image = change.after if change.after is not None else change.before
+                assert image is not None
+                key = encode(
+                    plan.key_schema,
+                    {n: image[i] for n, i in zip(plan.key_names, plan.key_positions, strict=True)},
+                )
+            value = encode(plan.value_schema, record)
+        except (ValueError, TypeError, OverflowError) as exc:  # fastavro's refusals of a value
+            raise unencodable(change, boundary, exc) from exc
+        return Message(plan.topic, key, value, plan.schemas)
 
     def schema_change(
         self,
@@ -171,6 +179,37 @@ class EventBuilder:
             "table": table,
             "row": row,
         }
+
+
+def unencodable(change: RowChange, at: BinlogPosition, exc: Exception) -> PermanentError:
+    """The error for a decoded value the contract's schema refuses (a decoder bug: a value must
+    always fit its column's Avro type), naming the change, the column and the value."""
+    schema = change.table.schema
+    image = change.after if change.after is not None else change.before
+    assert image is not None
+    values = dict(zip((spec.name for spec in schema.columns), image, strict=True))
+    key = ", ".join(f"{k}={values[k]!r}" for k in schema.primary_key) or "none (no primary key)"
+    column, value = _refused(change)
+    return PermanentError(
+        f"{schema.database}.{schema.table}: cannot encode the change (op {change.op}, source transaction "
+        f"at {at}, row {change.row}, key {key}): column {column} value {value:.200} does not fit its Avro "
+        f"type: {exc}. This is a producer bug (please report it with the column's definition); the "
+        f"stream stops here so nothing is skipped. To pass it, leave the column out (exclude_columns = "
+        f'["{schema.database}.{schema.table}.{column}"]) and restart'
+    )
+
+
+def _refused(change: RowChange) -> tuple[str, str]:
+    """(column, value repr) of the first value its column's Avro type refuses."""
+    for i, spec in enumerate(change.table.schema.columns):
+        avro_type = fastavro.parse_schema(spec.avro_field(i)["type"][1])
+        for image in (change.before, change.after):
+            if image is not None and image[i] is not None:
+                try:
+                    fastavro.schemaless_writer(io.BytesIO(), avro_type, image[i])
+                except (ValueError, TypeError, OverflowError):
+                    return spec.name, repr(image[i])
+    return "?", "?"
 
 
 def _row_type(value_schema: WriterSchema) -> str:

@@ -16,7 +16,7 @@ import pymysql
 
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError
-from producer import charsets
+from producer.charsets import InvalidText, TextDecoders, UnsupportedCharset, read_by_source
 from producer.source_check import connect
 from schemas.ddl_session import ROUND_FRACTIONAL, TRUNCATE_FRACTIONAL, DdlSession
 
@@ -46,10 +46,12 @@ def statement_bytes(event: Any) -> bytes:
 
 class QuerySessions:
     """Decodes statements and resolves DDL sessions for one replication stream. Owns a source
-    connection, opened on the first statement that needs a lookup."""
+    connection, opened on the first statement that needs a lookup; text decodes with ``texts``,
+    the stream's decoders of the source's charsets (:mod:`producer.charsets`)."""
 
-    def __init__(self, url: DatabaseUrl) -> None:
+    def __init__(self, url: DatabaseUrl, texts: TextDecoders) -> None:
         self._url = url
+        self._texts = texts
         self._conn: pymysql.connections.Connection[Any] | None = None
         self._collations: dict[int, tuple[str, str]] = {}  # id → (collation, character set)
         self._sql_modes: dict[int, str] = {}
@@ -75,8 +77,8 @@ class QuerySessions:
         client = getattr(event, "character_set_client", None)
         charset = self._collation(client)[1] if client is not None else "utf8mb4"
         try:
-            return charsets.decode(raw, charset)
-        except charsets.UnsupportedCharset as exc:
+            return self._decode(raw, charset)
+        except (UnsupportedCharset, InvalidText) as exc:
             self._undecodable = (
                 event,
                 f"the statement ending at {where} (from a {charset} client) is not text: {exc}",
@@ -107,6 +109,16 @@ class QuerySessions:
             auto_increment_increment=getattr(event, "auto_increment_increment", None),
             auto_increment_offset=getattr(event, "auto_increment_offset", None),
         )
+
+    def _decode(self, raw: bytes, charset: str) -> str:
+        try:
+            decode = self._texts.decoder(charset)
+        except UnsupportedCharset:
+            # A multi-byte legacy client (gbk, sjis, …): no decoder maps it exactly, but a
+            # statement is rare enough to be read by the source itself.
+            with self._cursor() as cur:
+                return read_by_source(cur, raw, charset)
+        return decode(raw)
 
     # --- lookups on the source, cached ----------------------------------------------------------
     def _cursor(self) -> Any:

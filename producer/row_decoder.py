@@ -4,7 +4,8 @@ The library handles the replication protocol, events and table maps; for row eve
 raw row bytes ourselves because the library turns zero dates, YEAR 0000 and the empty SET into
 ``None``/1900, strips BINARY padding, and hands back BIT as digit strings. Decoders are built
 once per table map (a list of small closures), so the per-row loop does no type dispatch.
-Values come out in the Avro form of :mod:`schemas.columns`.
+Values come out in the Avro form of :mod:`schemas.columns`; text (and ENUM/SET member names)
+decodes as the source server maps its charset (:mod:`producer.charsets`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 from pymysqlreplication.constants import FIELD_TYPE
 
+from producer.charsets import InvalidText, TextDecoder, TextDecoders, UnsupportedCharset, charset_of_collation
+from producer.legacy_temporal import datetime_hires, time_hires, timestamp_hires
 from schemas.columns import ColumnKind, ColumnSpec
 
 # A decoder reads one non-NULL value at ``offset`` and returns (value, new offset).
@@ -30,6 +33,17 @@ _DOUBLE = struct.Struct("<d").unpack_from
 
 class UnsupportedColumn(Exception):
     pass
+
+
+class RowDecodeError(Exception):
+    """A value of a row image could not be decoded: which column, and the values read before it
+    (the key, when it comes first)."""
+
+    def __init__(self, column: int, values: list[Any], cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.column = column
+        self.values = values
+        self.cause = cause
 
 
 def _int_decoder(size: int, signed: bool) -> Decoder:
@@ -61,12 +75,12 @@ def _length_prefixed(size: int) -> Callable[[bytes, int], tuple[bytes, int]]:
     return read
 
 
-def _text(size: int, encoding: str) -> Decoder:
+def _text(size: int, text: TextDecoder) -> Decoder:
     read = _length_prefixed(size)
 
     def decode(buf: bytes, pos: int) -> tuple[Any, int]:
         raw, end = read(buf, pos)
-        return raw.decode(encoding), end
+        return text(raw), end
 
     return decode
 
@@ -114,7 +128,9 @@ def _decimal(precision: int, scale: int) -> Decoder:
         tail = _DIG2BYTES[frac0x]
         if tail:
             fraction.append(f"{int.from_bytes(data[cursor : cursor + tail], 'big'):0{frac0x}d}")
-        text = ("-" if negative else "") + ("".join(parts) or "0") + "." + ("".join(fraction) or "0")
+        text = ("-" if negative else "") + ("".join(parts) or "0")
+        if scale:  # exactly ``scale`` fraction digits: the Avro decimal's scale is the column's
+            text += "." + "".join(fraction)
         return Decimal(text), pos + size
 
     return decode
@@ -279,17 +295,34 @@ def _mysql_json(size: int) -> Decoder:
     return decode
 
 
-def _python_encoding(name: str | None) -> str:
-    return {"utf8mb3": "utf8", "utf8mb4": "utf8", None: "utf8"}.get(name, name or "utf8")
-
-
-def compile_column(column: Any) -> tuple[ColumnSpec, Decoder]:
+def compile_column(column: Any, texts: TextDecoders, legacy_fsp: int = 0) -> tuple[ColumnSpec, Decoder]:
     """Map one table-map column (python-mysql-replication ``Column``) to its contract spec and
-    its decoder."""
+    its decoder; text (and ENUM/SET member names) decodes with ``texts`` in the column's charset.
+    ``legacy_fsp``: the precision of a MariaDB 5.3 TIME/DATETIME/TIMESTAMP (the binlog does not
+    carry it; see :mod:`producer.legacy_temporal`)."""
     t = column.type
     name = column.name
-    charset = getattr(column, "character_set_name", None)
+    charset = charset_of_collation(getattr(column, "collation_name", None))
     binary = charset == "binary"
+
+    def text_decoder() -> TextDecoder:
+        if charset is None:  # the library knows no collation of that id (it would say utf8)
+            raise UnsupportedColumn(
+                f"column {name!r} has a collation unknown to python-mysql-replication, so its charset "
+                "(and the meaning of its bytes) is unknown"
+            )
+        try:
+            return texts.decoder(charset)
+        except UnsupportedCharset as exc:
+            raise UnsupportedColumn(f"column {name!r}: {exc}") from exc
+
+    def members(values: Any) -> tuple[str, ...]:
+        decode = text_decoder()
+        try:
+            return tuple(decode(v) if isinstance(v, bytes) else v for v in values or ())
+        except InvalidText as exc:
+            raise UnsupportedColumn(f"column {name!r}: a member's {exc}") from exc
+
     if t in (FIELD_TYPE.TINY, FIELD_TYPE.SHORT, FIELD_TYPE.INT24, FIELD_TYPE.LONG):
         size = {FIELD_TYPE.TINY: 1, FIELD_TYPE.SHORT: 2, FIELD_TYPE.INT24: 3, FIELD_TYPE.LONG: 4}[t]
         return ColumnSpec(name, ColumnKind.INT), _int_decoder(size, not column.unsigned)
@@ -311,17 +344,17 @@ def compile_column(column: Any) -> tuple[ColumnSpec, Decoder]:
             return spec, _padded_binary(size, column.max_length)
         if binary:
             return ColumnSpec(name, ColumnKind.BYTES), _raw(size)
-        return ColumnSpec(name, ColumnKind.STRING), _text(size, _python_encoding(charset))
+        return ColumnSpec(name, ColumnKind.STRING), _text(size, text_decoder())
     if t == FIELD_TYPE.ENUM:
-        values = tuple(column.enum_values or ())
+        values = members(column.enum_values)  # [0] is '', the error value (see producer.table_map)
         return ColumnSpec(name, ColumnKind.ENUM, values=values[1:]), _enum(column.size, values)
     if t == FIELD_TYPE.SET:
-        values = tuple(column.set_values or ())
+        values = members(column.set_values)
         return ColumnSpec(name, ColumnKind.SET, values=values), _set(column.size, values)
     if t == FIELD_TYPE.BLOB:
         if binary:
             return ColumnSpec(name, ColumnKind.BYTES), _raw(column.length_size)
-        return ColumnSpec(name, ColumnKind.STRING), _text(column.length_size, _python_encoding(charset))
+        return ColumnSpec(name, ColumnKind.STRING), _text(column.length_size, text_decoder())
     if t == FIELD_TYPE.GEOMETRY:
         return ColumnSpec(name, ColumnKind.GEOMETRY), _raw(column.length_size)
     if t == FIELD_TYPE.JSON:
@@ -331,14 +364,20 @@ def compile_column(column: Any) -> tuple[ColumnSpec, Decoder]:
     if t == FIELD_TYPE.DATETIME2:
         return ColumnSpec(name, ColumnKind.DATETIME, fsp=column.fsp), _datetime2(column.fsp)
     if t == FIELD_TYPE.DATETIME:
+        if legacy_fsp:
+            return ColumnSpec(name, ColumnKind.DATETIME, fsp=legacy_fsp), datetime_hires(legacy_fsp)
         return ColumnSpec(name, ColumnKind.DATETIME), _datetime_v1
     if t == FIELD_TYPE.TIME2:
         return ColumnSpec(name, ColumnKind.TIME, fsp=column.fsp), _time2(column.fsp)
     if t == FIELD_TYPE.TIME:
+        if legacy_fsp:
+            return ColumnSpec(name, ColumnKind.TIME, fsp=legacy_fsp), time_hires(legacy_fsp)
         return ColumnSpec(name, ColumnKind.TIME), _time_v1
     if t == FIELD_TYPE.TIMESTAMP2:
         return ColumnSpec(name, ColumnKind.TIMESTAMP, fsp=column.fsp), _timestamp2(column.fsp)
     if t == FIELD_TYPE.TIMESTAMP:
+        if legacy_fsp:
+            return ColumnSpec(name, ColumnKind.TIMESTAMP, fsp=legacy_fsp), timestamp_hires(legacy_fsp)
         return ColumnSpec(name, ColumnKind.TIMESTAMP), _timestamp_v1
     if t == FIELD_TYPE.YEAR:
         return ColumnSpec(name, ColumnKind.YEAR), _year
@@ -366,7 +405,10 @@ class RowImageDecoder:
         for i, decode in enumerate(self._decoders):
             if null_bitmap[i >> 3] >> (i & 7) & 1:
                 continue
-            values[i], pos = decode(buf, pos)
+            try:
+                values[i], pos = decode(buf, pos)
+            except (ValueError, IndexError) as exc:  # text not of its charset, an ENUM index past the members
+                raise RowDecodeError(i, values, exc) from exc
         if self._keep is not None:
             values = [values[i] for i in self._keep]
         return values, pos

@@ -30,21 +30,14 @@ from binlog_pipeline.metrics import (
 )
 from binlog_pipeline.retry import observed_retry, retrying
 from binlog_pipeline.sql import qualified
-from producer.binlog_reader import (
-    BinlogReader,
-    CapturedTable,
-    ColumnFilter,
-    Idle,
-    RowChange,
-    SchemaChangeEvent,
-    TableFilter,
-    TxnEnd,
-    TxnStart,
-)
+from producer.binlog_reader import BinlogReader, Idle, SchemaChangeEvent, TxnEnd, TxnStart
+from producer.charsets import SourceCharsets
 from producer.events import EventBuilder, Message, Spread
+from producer.filters import ColumnFilter, TableFilter
 from producer.position import BinlogPosition, Checkpoint, GtidStart
 from producer.publisher import ProducerFenced, TransactionalPublisher, classify
 from producer.row_decoder import RowImageDecoder
+from producer.row_events import CapturedTable, RowChange
 from producer.snapshot_progress import SnapshotProgress, TableProgress
 from producer.snapshot_reader import Chunk, ChunkReader
 from producer.snapshot_requests import RequestReader
@@ -57,6 +50,7 @@ from producer.source_check import (
     inspect_source,
     resolve_start,
 )
+from producer.source_identity import check_same_server
 from producer.source_tables import captured_tables
 from schemas.ddl import rename_pairs, statement_kind
 from schemas.envelope import TableSchema
@@ -109,6 +103,7 @@ class ProducerRunner:
         snapshot: SnapshotProgress | None = None
         if checkpoint is not None:
             info = inspect_source(self._settings)
+            self._check_same_server(checkpoint, info)
             if mode == "when_needed" and checkpoint.position.file not in dict(info.binlogs):
                 log.warning(
                     "the checkpoint's binlog file is gone from the source (%s): snapshot_mode=when_needed "
@@ -122,6 +117,8 @@ class ProducerRunner:
                     defined_tables=checkpoint.defined_tables,
                     snapshot_requests_offset=checkpoint.snapshot_requests_offset,
                     server_id=info.server_id,
+                    gtid_domain_id=info.identity.gtid_domain_id,
+                    server_uuid=info.identity.server_uuid,
                 )
             else:
                 start = checkpoint.position
@@ -170,6 +167,14 @@ class ProducerRunner:
             publisher.abort()
             raise
 
+    def _check_same_server(self, checkpoint: Checkpoint, info: SourceInfo) -> None:
+        assert self._settings.source_url is not None
+        conn = connect(self._settings.source_url)
+        try:
+            check_same_server(checkpoint, info.identity, conn, {file for file, _size in info.binlogs})
+        finally:
+            conn.close()
+
     def _captured_tables(self) -> dict[str, int]:
         """Every captured table (``db.table``, in name order) with information_schema's row estimate."""
         assert self._settings.source_url is not None
@@ -201,12 +206,28 @@ class ProducerRunner:
         builder = EventBuilder(self._topics, info.server_id)
         heartbeat_s = min(max(s.txn_max_ms / 1000, 0.05), 1.0)
         columns = ColumnFilter(s.exclude_columns)
+        texts = SourceCharsets(s.source_url)  # one set of decoders for the binlog and the snapshot
+        control = connect(s.source_url)
+        with control.cursor() as cur:
+            # SHOW CREATE TABLE prints TIMESTAMP defaults in the session's time zone; the applier
+            # runs recorded definitions in UTC, so they must be read in UTC.
+            cur.execute("SET SESSION time_zone = '+00:00'")
         reader = BinlogReader(
-            s.source_url, s.server_id, start, self._filter, heartbeat_s, columns, is_mariadb=info.is_mariadb
+            s.source_url,
+            s.server_id,
+            start,
+            self._filter,
+            heartbeat_s,
+            columns,
+            is_mariadb=info.is_mariadb,
+            table_type=lambda database, table: table_type(control, database, table),
+            prepared=resumed.prepared_xa if resumed else (),
+            texts=texts,
         )
         boundary: BinlogPosition | None = start if isinstance(start, BinlogPosition) else None
         skip = resumed.skip_rows if resumed else 0
         gtid = resumed.gtid if resumed else None
+        gtid_at = resumed.gtid_at if resumed else None  # where the GTID event of ``gtid`` starts
         defined = set(resumed.defined_tables) if resumed else set()
         rows_done = skip  # captured rows published from the current source transaction
         produced: Counter[str] = Counter()  # per table, in the open Kafka transaction
@@ -214,15 +235,10 @@ class ProducerRunner:
         last_event_ts = resumed.event_ts if resumed else 0
         boundary_ts = resumed.position_ts if resumed else 0
         last_commit = time.monotonic()
-        control = connect(s.source_url)
-        with control.cursor() as cur:
-            # SHOW CREATE TABLE prints TIMESTAMP defaults in the session's time zone; the applier
-            # runs recorded definitions in UTC, so they must be read in UTC.
-            cur.execute("SET SESSION time_zone = '+00:00'")
         requests_offset = resumed.snapshot_requests_offset if resumed else 0
         snapshot_committing: SnapshotProgress | None = None  # progress in the open commit
         snapshot = Snapshotter(
-            ChunkReader(s.source_url, columns, info.is_mariadb),
+            ChunkReader(s.source_url, columns, info.is_mariadb, texts),
             self._filter,
             snapshot_progress,
             s.snapshot_chunk_rows,
@@ -237,14 +253,18 @@ class ProducerRunner:
         def checkpoint() -> Checkpoint:
             return Checkpoint(
                 at(),
-                rows_done,
-                gtid,
-                info.server_id,
-                last_event_ts,
-                boundary_ts,
-                frozenset(defined),
-                snapshot_committing or snapshot.progress,
-                requests_offset,
+                skip_rows=rows_done,
+                gtid=gtid,
+                server_id=info.server_id,
+                event_ts=last_event_ts,
+                position_ts=boundary_ts,
+                defined_tables=frozenset(defined),
+                snapshot=snapshot_committing or snapshot.progress,
+                snapshot_requests_offset=requests_offset,
+                gtid_domain_id=info.identity.gtid_domain_id,
+                server_uuid=info.identity.server_uuid,
+                gtid_at=gtid_at,
+                prepared_xa=tuple(reader.prepared.values()),  # as of ``at()``: see BinlogReader
             )
 
         def heartbeat_due() -> bool:
@@ -395,7 +415,7 @@ class ProducerRunner:
                     safe_point(boundary)
                 elif isinstance(item, TxnStart):
                     safe_point(item.position)  # before any event of this transaction
-                    gtid = item.gtid
+                    gtid, gtid_at = item.gtid, item.gtid_at
                     if boundary is None:  # GTID start: the first exact position we can resume from
                         boundary = item.position
                 elif isinstance(item, SchemaChangeEvent):
@@ -509,6 +529,18 @@ def renamed_into_capture(statement: str, database: str, captured: TableFilter) -
         for old, new in rename_pairs(statement, database)
         if captured(*new) and not captured(*old)
     ]
+
+
+def table_type(conn: Any, database: str, table: str) -> str | None:
+    """information_schema's TABLE_TYPE ('BASE TABLE', 'VIEW', …), or None: no such table (a
+    session's temporary table, or dropped since)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+            (database, table),
+        )
+        row = cur.fetchone()
+    return str(row[0]) if row else None
 
 
 def show_create(conn: Any, database: str, table: str) -> str | None:

@@ -5,7 +5,8 @@ binlog position its view corresponds to and the next rows of one table in primar
 (a table without a primary key is one chunk). The transaction ends as soon as the rows are read,
 so no lock or read view outlives a chunk. Values are read as raw text/bytes and converted to the
 exact Avro values the binlog decoder produces for the same row (FLOAT through DOUBLE, TIMESTAMP
-through UNIX_TIMESTAMP, both lossless).
+through UNIX_TIMESTAMP, both lossless; text columns as their bytes, decoded by the binlog decoder's
+own charset decoders — the server's conversion would turn a byte that is no character into '?').
 
 Rows go to a spool that stays in memory up to a few MiB and then moves to a temporary file, so a
 large keyless table does not need its size in RAM.
@@ -29,7 +30,15 @@ import pymysql.cursors
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError, TransientError
 from binlog_pipeline.sql import qualified, quote
-from producer.binlog_reader import ColumnFilter
+from producer.charsets import (
+    InvalidText,
+    SourceCharsets,
+    TextDecoders,
+    UnsupportedCharset,
+    convert_or_exclude,
+    exclude_then_correct,
+)
+from producer.filters import ColumnFilter
 from producer.position import BinlogPosition
 from producer.source_check import CONNECTION_ERRORS, binlog_status
 from producer.source_tables import SourceTable, describe
@@ -65,12 +74,14 @@ _CONVERT: dict[ColumnKind, Callable[[Any], Any]] = {
 }
 
 
-def _select_expression(spec: ColumnSpec) -> str:
+def _select_expression(spec: ColumnSpec, charset: str | None) -> str:
     column = quote(spec.name)
     if spec.kind is ColumnKind.FLOAT:
         return f"CAST({column} AS DOUBLE)"  # FLOAT's text form has 6 digits; as DOUBLE it is exact
     if spec.kind is ColumnKind.TIMESTAMP:
         return f"UNIX_TIMESTAMP({column})"
+    if spec.kind is ColumnKind.STRING and charset is not None:
+        return f"CAST({column} AS BINARY)"  # the stored bytes, decoded as the binlog's are
     return column
 
 
@@ -133,10 +144,13 @@ class Chunk:
 class ChunkReader:
     """Reads chunks over its own two source connections (data and metadata)."""
 
-    def __init__(self, url: DatabaseUrl, columns: ColumnFilter, is_mariadb: bool) -> None:
+    def __init__(
+        self, url: DatabaseUrl, columns: ColumnFilter, is_mariadb: bool, texts: TextDecoders | None = None
+    ) -> None:
         self._url = url
         self._columns = columns
         self._is_mariadb = is_mariadb
+        self._texts = texts or SourceCharsets(url)
         self._data: Any = None
         self._meta: Any = None
 
@@ -190,7 +204,8 @@ class ChunkReader:
         keyed = bool(schema.primary_key)
         specs = schema.columns
         key_specs = [next(s for s in specs if s.name == k) for k in schema.primary_key]
-        select = ", ".join(_select_expression(s) for s in specs)
+        charsets = before.charsets
+        select = ", ".join(_select_expression(s, c) for s, c in zip(specs, charsets, strict=True))
         if keyed:  # the key again, raw, to continue after it
             select += ", " + ", ".join(_key_expression(s) for s in key_specs)
         sql = f"SELECT {select} FROM {qualified(database, name)}"
@@ -200,7 +215,7 @@ class ChunkReader:
                 condition, params = next_chunk_condition(schema.primary_key, after)
                 sql += f" WHERE {condition}"
             sql += " ORDER BY " + ", ".join(quote(k) for k in schema.primary_key) + f" LIMIT {int(limit)}"
-        converters = [_CONVERT.get(s.kind) for s in specs]
+        converters = [self._converter(table, s, c) for s, c in zip(specs, charsets, strict=True)]
         width = len(specs)
         spool = RowSpool()
         last: tuple[Any, ...] | None = None
@@ -218,7 +233,12 @@ class ChunkReader:
                 row = list(raw[:width])
                 for i, convert in enumerate(converters):
                     if convert is not None and row[i] is not None:
-                        row[i] = convert(row[i])
+                        try:
+                            row[i] = convert(row[i])
+                        except InvalidText as exc:
+                            raise _undecodable(
+                                table, schema.primary_key, raw[width:], specs[i].name, exc
+                            ) from exc
                 spool.append(row)
                 last = raw
             with self._meta.cursor() as meta:
@@ -226,7 +246,7 @@ class ChunkReader:
             cur.execute("COMMIT")
         finally:
             cur.close()
-        if now is None or now.schema != schema:
+        if now is None or (now.schema, now.charsets) != (schema, charsets):
             spool.close()
             return None  # the definition changed between planning the read and taking the view
         last_key: RawKey | None = list(last[width:]) if keyed and last is not None else None
@@ -238,6 +258,18 @@ class ChunkReader:
                 "as read (please report this with the table's definition)"
             )
         return Chunk(table, position, before, spool, last_key, complete)
+
+    def _converter(self, table: str, spec: ColumnSpec, charset: str | None) -> Callable[[Any], Any] | None:
+        """Raw value -> the binlog decoder's value for the same column."""
+        if spec.kind is ColumnKind.STRING and charset is not None:
+            try:
+                return self._texts.decoder(charset)
+            except UnsupportedCharset as exc:
+                database, _, name = table.partition(".")
+                raise PermanentError(
+                    f"snapshot of {table}: column {spec.name!r}: {exc}. {convert_or_exclude(database, name, spec.name)}"
+                ) from exc
+        return _CONVERT.get(spec.kind)
 
     def _open_snapshot(self, cur: Any) -> BinlogPosition:
         """Start the consistent read and return the binlog position its view corresponds to."""
@@ -256,6 +288,17 @@ class ChunkReader:
             position = self._open_snapshot(cur)
             cur.execute("COMMIT")
         return Chunk(table, position, None, RowSpool(), None, True)
+
+
+def _undecodable(
+    table: str, key_names: tuple[str, ...], key: tuple[Any, ...], column: str, exc: InvalidText
+) -> PermanentError:
+    database, _, name = table.partition(".")
+    shown = ", ".join(f"{k}={v!r}" for k, v in zip(key_names, key, strict=False)) or "none (no primary key)"
+    return PermanentError(
+        f"snapshot of {table}: cannot decode column {column} of the row with key {shown}: {exc}. "
+        + exclude_then_correct(database, name, column)
+    )
 
 
 def consistent_position_with_lock(cur: Any) -> BinlogPosition:

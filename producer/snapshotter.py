@@ -26,7 +26,8 @@ import time
 from collections.abc import Callable
 
 from binlog_pipeline.metrics import SNAPSHOT_ROWS, SNAPSHOT_RUNNING, SNAPSHOT_TABLES
-from producer.binlog_reader import SchemaChangeEvent, TableFilter
+from producer.binlog_reader import SchemaChangeEvent
+from producer.filters import TableFilter
 from producer.position import BinlogPosition
 from producer.snapshot_progress import SnapshotProgress, TableProgress
 from producer.snapshot_reader import Chunk, ChunkReader

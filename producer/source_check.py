@@ -12,6 +12,7 @@ from binlog_pipeline.config import Settings
 from binlog_pipeline.dburl import DatabaseUrl
 from binlog_pipeline.errors import PermanentError, TransientError
 from producer.position import BinlogPosition, GtidStart
+from producer.source_identity import SourceIdentity
 
 # MySQL/MariaDB error codes for connection-level failures worth retrying.
 CONNECTION_ERRORS = frozenset({2002, 2003, 2006, 2013, 2055, 1040, 1053})
@@ -23,10 +24,14 @@ class SourceMisconfigured(PermanentError):
 
 @dataclass(frozen=True)
 class SourceInfo:
-    server_id: int
+    identity: SourceIdentity
     is_mariadb: bool
     binlogs: tuple[tuple[str, int], ...]  # (file, size) oldest first
     current: BinlogPosition
+
+    @property
+    def server_id(self) -> int:
+        return self.identity.server_id
 
 
 def connect(url: DatabaseUrl) -> pymysql.connections.Connection[Any]:
@@ -67,7 +72,8 @@ def inspect_source(settings: Settings) -> SourceInfo:
         with conn.cursor() as cur:
             cur.execute(
                 "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', "
-                "'binlog_row_image', 'binlog_row_metadata', 'server_id', 'version')"
+                "'binlog_row_image', 'binlog_row_metadata', 'server_id', 'version', 'gtid_domain_id', "
+                "'server_uuid')"
             )
             variables = {str(k).lower(): str(v) for k, v in cur.fetchall()}
             _check(variables, settings)
@@ -88,7 +94,7 @@ def inspect_source(settings: Settings) -> SourceInfo:
             f"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO '{settings.source_url.user}'@'%'"
         )
     return SourceInfo(
-        server_id=int(variables["server_id"]),
+        identity=SourceIdentity.from_variables(variables),
         is_mariadb="mariadb" in variables.get("version", "").lower(),
         binlogs=binlogs,
         current=current,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from binlog_pipeline.errors import PermanentError
-from producer.binlog_reader import ColumnFilter, TableFilter
+from producer.filters import ColumnFilter, TableFilter
 from schemas.columns import ColumnKind, ColumnSpec
 from schemas.envelope import TableSchema
 
@@ -57,16 +57,28 @@ _GEOMETRY = {
     "geometrycollection",
     "geomcollection",
 }
-_QUOTED_VALUE = re.compile(r"'((?:[^']|'')*)'")
+# ENUM/SET members as COLUMN_TYPE prints them (the server's append_unescaped): quoted, a quote
+# doubled, and a backslash, NUL, line feed or carriage return escaped with a backslash.
+_QUOTED_VALUE = re.compile(r"'((?:[^'\\]|''|\\.)*)'", re.DOTALL)
+_ESCAPE = re.compile(r"''|\\(.)", re.DOTALL)
+_ESCAPED = {"0": "\0", "n": "\n", "r": "\r", "Z": "\x1a"}
+
+
+def _members(column_type: str) -> tuple[str, ...]:
+    return tuple(
+        _ESCAPE.sub(lambda m: "'" if m.group(1) is None else _ESCAPED.get(m.group(1), m.group(1)), quoted)
+        for quoted in _QUOTED_VALUE.findall(column_type)
+    )
 
 
 @dataclass(frozen=True)
 class SourceTable:
-    """A table as a snapshot reads it: the contract schema (excluded columns dropped) and the
-    estimated row count."""
+    """A table as a snapshot reads it: the contract schema (excluded columns dropped), each kept
+    column's charset (None where it has none) and the estimated row count."""
 
     schema: TableSchema
     estimated_rows: int
+    charsets: tuple[str | None, ...] = ()
 
     @property
     def name(self) -> str:
@@ -100,7 +112,12 @@ def describe(cur: Any, database: str, table: str, excluded: ColumnFilter) -> Sou
         return None
     specs = [_spec(database, table, row) for row in rows]
     primary_key = tuple(str(row[0]) for row in rows if row[3] == "PRI")
-    kept = tuple(spec for spec in specs if not excluded.excluded(database, table, spec.name))
+    kept_rows = [
+        (spec, row[7])
+        for spec, row in zip(specs, rows, strict=True)
+        if not excluded.excluded(database, table, spec.name)
+    ]
+    kept = tuple(spec for spec, _charset in kept_rows)
     dropped = {spec.name for spec in specs} - {spec.name for spec in kept}
     excluded.check_keys_kept(database, table, dropped, primary_key)
     cur.execute(
@@ -109,7 +126,9 @@ def describe(cur: Any, database: str, table: str, excluded: ColumnFilter) -> Sou
     )
     estimate = cur.fetchone()
     return SourceTable(
-        TableSchema(database, table, kept, primary_key), int(estimate[0] or 0) if estimate else 0
+        TableSchema(database, table, kept, primary_key),
+        int(estimate[0] or 0) if estimate else 0,
+        tuple(str(charset) if charset is not None else None for _spec, charset in kept_rows),
     )
 
 
@@ -135,7 +154,7 @@ def _spec(database: str, table: str, row: tuple[Any, ...]) -> ColumnSpec:
     if kind in (ColumnKind.DATETIME, ColumnKind.TIME, ColumnKind.TIMESTAMP):
         return ColumnSpec(name, kind, fsp=int(fsp or 0))
     if kind in (ColumnKind.ENUM, ColumnKind.SET):
-        values = tuple(v.replace("''", "'") for v in _QUOTED_VALUE.findall(str(row[2])))
+        values = _members(str(row[2]))
         return ColumnSpec(name, kind, values=values)
     if kind is ColumnKind.BIT:
         return ColumnSpec(name, kind, length=(int(precision) + 7) // 8)

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import Producer
+
 from binlog_pipeline.config import Settings, load_settings
+from producer.position import Checkpoint
 from producer.runner import ProducerRunner
 from producer.source_check import binlog_status
+from schemas.topics import TopicNames
+from tests.kafka_helpers import read_all
 from tests.runner_harness import CliProcess, RunnerThread
 from tests.services import Services, connect
 
@@ -31,6 +36,18 @@ def current_position(services: Services) -> str:
     return f"{file}:{pos}"
 
 
+def producer_checkpoint(services: Services, prefix: str) -> Checkpoint | None:
+    """The producer's last committed checkpoint (read_committed), None before its first commit."""
+    messages = read_all(services.bootstrap, TopicNames(prefix).checkpoints)
+    return Checkpoint.from_json(messages[-1].value()) if messages else None
+
+
+def snapshot_complete(services: Services, prefix: str) -> bool:
+    """The producer committed the end of its snapshot."""
+    checkpoint = producer_checkpoint(services, prefix)
+    return checkpoint is not None and checkpoint.snapshot is not None and not checkpoint.snapshot.running
+
+
 class ProducerThread(RunnerThread[ProducerRunner]):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -51,3 +68,22 @@ def ProducerProcess(services: Services, prefix: str, log_path: Path, **settings:
             **settings,
         },
     )
+
+
+def checkpoint_records(services: Services, prefix: str, transactional_id: str) -> list[Checkpoint]:
+    """Every committed checkpoint of ``transactional_id``, oldest first."""
+    records = read_all(services.bootstrap, TopicNames(prefix).checkpoints)
+    return [Checkpoint.from_json(m.value()) for m in records if m.key() == transactional_id.encode()]
+
+
+def commit_checkpoint_record(
+    services: Services, prefix: str, transactional_id: str, checkpoint: Checkpoint | bytes
+) -> None:
+    """Commit ``checkpoint`` as the producer's latest checkpoint record (a rewind, or a record
+    as an older version wrote it), fencing any producer of that transactional id."""
+    value = checkpoint.to_json() if isinstance(checkpoint, Checkpoint) else checkpoint
+    producer = Producer({"bootstrap.servers": services.bootstrap, "transactional.id": transactional_id})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce(TopicNames(prefix).checkpoints, key=transactional_id.encode(), value=value)
+    producer.commit_transaction(30)

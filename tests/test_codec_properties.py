@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 from typing import Any
 
+import fastavro
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -151,8 +153,12 @@ def decimal_cases(draw: st.DrawFn) -> tuple[int, int, Decimal]:
 @settings(max_examples=500, deadline=None)
 @given(decimal_cases())
 def test_binary_decimal_decoder(case: tuple[int, int, Decimal]) -> None:
-    """The row decoder reads every DECIMAL(p,s) value exactly, consuming exactly its bytes."""
+    """The row decoder reads every DECIMAL(p,s) value exactly — with exactly ``s`` fraction digits,
+    which Avro's decimal(p,s) requires — consuming exactly its bytes."""
     precision, scale, value = case
     data = mysql_decimal_binary(value, precision, scale)
     decoded, end = _decimal(precision, scale)(data + b"\xaa", 0)
-    assert decoded == value and end == len(data)
+    # Decimal equality ignores the exponent (1.0 == 1): compare sign, digits and exponent.
+    assert decoded.as_tuple() == value.as_tuple() and end == len(data)
+    spec = ColumnSpec("d", ColumnKind.DECIMAL, precision=precision, scale=scale)
+    fastavro.schemaless_writer(io.BytesIO(), fastavro.parse_schema(spec.avro_field(0)["type"][1]), decoded)

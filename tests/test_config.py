@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis.vendor.pretty import pretty
 from pydantic import ValidationError
 
 from binlog_pipeline.config import Settings, load_settings
@@ -79,6 +80,14 @@ def test_database_url_parsed_and_masked() -> None:
     )
     assert SECRET not in str(url) and SECRET not in repr(url) and SECRET not in repr(settings)
     assert DatabaseUrl.parse(url.unmasked()) == url
+
+
+def test_database_url_pretty_printed_masked() -> None:
+    """Pretty printers that read a dataclass's fields rather than its repr (hypothesis prints a
+    failing example's arguments so, IPython too) show the URL without its password."""
+    url = DatabaseUrl("db.local", 3307, "cdc", SECRET)
+    shown = pretty({"source": url})
+    assert SECRET not in shown and "db.local" in shown
 
 
 def test_url_with_escaped_password_and_tls() -> None:

@@ -17,7 +17,7 @@ import pytest
 from applier.messages import Coordinates, SchemaChange, decode
 from applier.target import SESSION_SQL_MODE, Target
 from binlog_pipeline.errors import PermanentError
-from producer import charsets
+from producer.charsets import SourceCharsets, UnsupportedCharset
 from schemas.codec import SchemaStore, WriterSchema, encode
 from schemas.ddl_session import DdlSession
 from schemas.envelope import SCHEMA_CHANGE
@@ -219,8 +219,12 @@ def test_session_round_trips_through_the_record() -> None:
     assert isinstance(change, SchemaChange) and change.session == session
 
 
-def test_mysql_latin1_is_cp1252_with_its_five_holes_kept() -> None:
-    """MySQL's latin1: 0x80 is '€' (cp1252), 0x81 is U+0081 (undefined in cp1252)."""
-    assert charsets.decode(b"\x80\x81\xe9\x9d", "latin1") == "€\x81é\x9d"
-    with pytest.raises(charsets.UnsupportedCharset, match="armscii8"):
-        charsets.decode(b"\xa1", "armscii8")
+@pytest.mark.integration
+def test_mysql_latin1_is_cp1252_with_its_five_holes_kept(services: Services) -> None:
+    """MySQL's latin1, as the source maps it (the decoders statements and rows share): 0x80 is
+    '€' (cp1252), 0x81 is U+0081 (undefined in cp1252); a charset without an exact decoder is
+    refused by name rather than guessed."""
+    texts = SourceCharsets(services.source_url)
+    assert texts.decoder("latin1")(b"\x80\x81\xe9\x9d") == "€\x81é\x9d"
+    with pytest.raises(UnsupportedCharset, match="sjis"):
+        texts.decoder("sjis")

@@ -141,3 +141,29 @@ def test_first_record_is_the_table_definition(services: Services, source_db: str
     assert first.schema.kind == "schema_change"
     assert first.record["kind"] == "definition" and first.record["create_table"] == create
     assert decoded[1].schema.kind == "change" and decoded[1].record["after"]["v"] == Decimal("2.250")
+
+
+def test_decimal_scale_zero(services: Services, source_db: str, topic_prefix: str) -> None:
+    """A DECIMAL(p,0) value has no fraction digit: DECIMAL(10,0) and DECIMAL(1,0) edges publish
+    as their exact integers (they once stopped the producer: a '.0' the schema has no room for)."""
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{source_db}`.d0 (id INT PRIMARY KEY, d10 DECIMAL(10,0), d1 DECIMAL(1,0))")
+    settings = producer_settings(services, topic_prefix, start_position=current_position(services))
+    values = [(1, "999999999", "9"), (2, "9999999999", "-9"), (3, "-1", "0"), (4, "-9999999999", "-1")]
+    with ProducerThread(settings) as producer:
+        with connect(services.source_admin) as conn, conn.cursor() as cur:
+            for row in values:
+                cur.execute(f"INSERT INTO `{source_db}`.d0 VALUES (%s, %s, %s)", row)
+        events = wait_for(
+            lambda: (
+                producer.error
+                or (lambda c: c if len(c) >= len(values) else None)(
+                    changes(decode_topic(services.bootstrap, topic_prefix, source_db, "d0"))
+                )
+            ),
+            what=f"{len(values)} change events",
+        )
+        producer.stop()
+    assert [(e["after"]["id"], e["after"]["d10"], e["after"]["d1"]) for e in events] == [
+        (i, Decimal(d10), Decimal(d1)) for i, d10, d1 in values
+    ]

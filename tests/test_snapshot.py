@@ -23,8 +23,15 @@ from producer.snapshot_progress import SnapshotProgress
 from producer.snapshot_reader import consistent_position_with_lock
 from schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal, table_state
-from tests.kafka_helpers import changes, decode_topic, read_all, wait_for
-from tests.producer_harness import ProducerProcess, ProducerThread, current_position, producer_settings
+from tests.kafka_helpers import changes, decode_topic, wait_for
+from tests.producer_harness import (
+    ProducerProcess,
+    ProducerThread,
+    current_position,
+    producer_checkpoint,
+    producer_settings,
+    snapshot_complete,
+)
 from tests.services import Services, connect, query
 from tests.test_producer_types import ROWS
 
@@ -42,11 +49,6 @@ def run_sql(services: Services, *statements: str) -> None:
         cur.execute("SET SESSION sql_mode = '', time_zone = '+00:00'")
         for statement in statements:
             cur.execute(statement)
-
-
-def producer_checkpoint(services: Services, prefix: str) -> Checkpoint | None:
-    messages = read_all(services.bootstrap, TopicNames(prefix).checkpoints)
-    return Checkpoint.from_json(messages[-1].value()) if messages else None
 
 
 def test_snapshot_rows_equal_binlog_rows_for_every_type(
@@ -74,14 +76,7 @@ def test_snapshot_rows_equal_binlog_rows_for_every_type(
         services, topic_prefix, snapshot_mode="initial", include_tables=f"{source_db}.*"
     )
     with ProducerThread(settings) as producer:
-        wait_for(
-            lambda: (
-                (c := producer_checkpoint(services, topic_prefix)) is not None
-                and c.snapshot is not None
-                and not c.snapshot.running
-            ),
-            what="snapshot complete",
-        )
+        wait_for(lambda: snapshot_complete(services, topic_prefix), what="snapshot complete")
         # The same values again, through the binlog.
         run_sql(
             services,

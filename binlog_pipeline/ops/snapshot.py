@@ -11,7 +11,7 @@ from binlog_pipeline.config import Settings
 from binlog_pipeline.errors import ConfigError
 from binlog_pipeline.kafka_admin import ensure_topic
 from binlog_pipeline.ops.producer_lag import latest_checkpoints
-from producer.binlog_reader import TableFilter
+from producer.filters import TableFilter
 from producer.snapshot_progress import SnapshotProgress
 from producer.snapshot_requests import send_request
 from producer.source_check import connect
