@@ -64,10 +64,6 @@ class Batch:
         self.rows += 1
         self.size += entry.size
 
-    def assign(self, partition: Partition, start: int) -> None:
-        self.starts[partition] = start
-        self._next[partition] = start
-
     def revoke(self, partitions: Iterable[Partition]) -> None:
         gone = set(partitions)
         if not gone:

@@ -1,5 +1,6 @@
-"""The applier's checkpoint. The one code path that moves it is :func:`commit_batch`, and it
-commits Kafka offsets only after the target COMMIT returned without error.
+"""The applier's checkpoint. Two functions move it — :func:`commit_batch` for a batch of row
+changes, :func:`applier.ddl_guard.commit_ddl` for a DDL record — and both commit Kafka offsets
+only after the target COMMIT that moved the checkpoint row returned without error.
 
 The target also stores ``(group, topic, partition, next_offset)`` in a checkpoint table, updated
 in the same transaction as the rows, so the true position survives a COMMIT whose reply was lost
@@ -35,6 +36,26 @@ log = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
 Offsets = dict[Partition, int]
+# Kafka names are case-sensitive ('Orders' and 'orders' are two topics): compared byte for byte.
+NAME_COLUMN = "VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL"
+
+
+def exact_names(cur: Any, database: str, table: str, columns: tuple[str, ...]) -> None:
+    """Make name columns of a table created by an earlier version compare byte for byte."""
+    cur.execute(
+        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+        "AND COLUMN_NAME IN %s AND COLLATION_NAME <> 'utf8mb4_bin'",
+        (database, table, columns),
+    )
+    for (column,) in cur.fetchall():
+        cur.execute(f"ALTER TABLE {qualified(database, table)} MODIFY {quote(str(column))} {NAME_COLUMN}")
+
+
+def resume_at(partition: Partition, kafka: Offsets, stored: Offsets) -> int:
+    """Where a partition resumes: the target checkpoint row — the proof of what the target holds;
+    a row behind the Kafka commit means the target was restored, and it must get those changes
+    again — else the group's Kafka commit; -1 for neither (the beginning)."""
+    return stored[partition] if partition in stored else kafka.get(partition, -1)
 
 
 class CheckpointFenced(TransientError):
@@ -60,10 +81,11 @@ class CheckpointTable:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote(self.database)}")
             cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.name} ("
-                " group_id VARCHAR(255) NOT NULL, topic VARCHAR(255) NOT NULL, `partition` INT NOT NULL,"
+                f" group_id {NAME_COLUMN}, topic {NAME_COLUMN}, `partition` INT NOT NULL,"
                 " next_offset BIGINT NOT NULL, updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),"
                 " PRIMARY KEY (group_id, topic, `partition`)) ENGINE=InnoDB"
             )
+            exact_names(cur, self.database, self.name.split(".", 1)[1].strip("`"), ("group_id", "topic"))
         target.conn.commit()
 
     def read(self, target: Target, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:

@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from applier.checkpoint import NAME_COLUMN, exact_names
 from applier.messages import SchemaChange
 from applier.target import Target
 from binlog_pipeline.errors import TransientError
@@ -75,18 +76,23 @@ class DdlBarrier:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote(self._database)}")
             cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.arrivals} ("
-                " group_id VARCHAR(255) NOT NULL, barrier VARCHAR(255) CHARACTER SET ascii NOT NULL,"
-                " topic VARCHAR(255) NOT NULL, `partition` INT NOT NULL,"
+                f" group_id {NAME_COLUMN}, barrier VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+                f" topic {NAME_COLUMN}, `partition` INT NOT NULL,"
                 " db_name VARCHAR(64) NOT NULL, table_name VARCHAR(64) NOT NULL, create_table LONGTEXT NULL,"
                 " arrived_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),"
                 " PRIMARY KEY (group_id, barrier, topic, `partition`)) ENGINE=InnoDB"
             )
             cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.done_table} ("
-                " group_id VARCHAR(255) NOT NULL, barrier VARCHAR(255) CHARACTER SET ascii NOT NULL,"
+                f" group_id {NAME_COLUMN}, barrier VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
                 " done_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),"
                 " PRIMARY KEY (group_id, barrier)) ENGINE=InnoDB"
             )
+            for table, columns in (
+                ("applier_ddl_arrivals", ("group_id", "topic")),
+                ("applier_ddl_done", ("group_id",)),
+            ):
+                exact_names(cur, self._database, table, columns)
         self._target.conn.commit()
 
     # --- statements run inside the checkpoint's transaction --------------------------------------

@@ -84,12 +84,13 @@ class Planner:
         for table_changes in by_layout.values():
             writer = self.writer(table_changes[0])
             enums = writer.enum_columns
-            lenient = bool(enums) and any(needs_lenient_mode(c, enums) for c in table_changes)
-            if lenient:
-                yield LENIENT
+            if enums and any(needs_lenient_mode(c, enums) for c in table_changes):
+                # Non-strict mode would also clip other rows' out-of-range values silently: only the
+                # rows that carry an ENUM error value get it, so this table's changes go one by one.
+                for change in table_changes:
+                    yield from self.exact_statements(change)
+                continue
             yield from self._table_statements(writer, table_changes)
-            if lenient:
-                yield STRICT
 
     def _table_statements(self, writer: TableWriter, changes: list[RowChange]) -> Iterator[Statement]:
         if not writer.primary_key or writer.ordered:

@@ -17,11 +17,20 @@ from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 import pymysql
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 
 from applier.batch import Batch, Diverted, Entry, partition_of
-from applier.checkpoint import CheckpointTable, commit_batch, commit_offsets, execute_all
+from applier.checkpoint import CheckpointTable, commit_batch, commit_offsets, execute_all, resume_at
 from applier.ddl_barrier import DdlBarrier, spans_partitions
+from applier.ddl_guard import DdlClaims, commit_ddl, guarded
 from applier.messages import BadMessage, Coordinates, RowChange, SchemaChange, decode
 from applier.planner import STRICT, Planner, Route
 from applier.retention import RetentionGap, check_retention, describe_gap
@@ -80,6 +89,7 @@ class ApplierRunner:
         self._checkpoint = CheckpointTable(settings.checkpoint_table, settings.group_id)
         self._schema = SchemaApplier(self.target, settings, self._topics)
         self._ddl = DdlBarrier(self.target, self._checkpoint.database, settings.group_id)
+        self._claims = DdlClaims(self._checkpoint.database, settings.group_id)
         self._planner = Planner(Route(dict(settings.routes)), self._schema.target_table)
         self._consumer = Consumer(
             settings.consumer_librdkafka(
@@ -107,88 +117,113 @@ class ApplierRunner:
         # next offset to apply per assigned partition: the last committed position.
         self.positions: Offsets = {}
         self._filling: Batch | None = None  # the batch consume() is adding to (rebalances edit it)
+        self._unstarted: set[tuple[str, int]] = set()  # assigned, paused, start not chosen yet
+        self._dead_lettered: set[Coordinates] = (
+            set()
+        )  # sent in this attempt (the culprit pass repeats a batch)
+        # DDL runs on the target connection while the checkpoint row is locked on this one
+        self._guard = Target(settings.target_url)
         self._reconcile = False
         # partitions held at a RENAME record until the source table's topic applied the rename
         self._waiting: dict[tuple[str, int], tuple[SchemaChange, float]] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------
     def run(self) -> None:
-        retrying(self._settings, self._prepare_target, self._on_retry)
-        if self._settings.dead_letter_topic:
-            retrying(
-                self._settings,
-                lambda: ensure_topic(self._settings, self._settings.dead_letter_topic or ""),
-                self._on_retry,
-            )
-        self._consumer.subscribe(
-            [self._topics.table_pattern],
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_revoke,
-        )
         try:
+            self._retrying(self._prepare_target)
+            if self._settings.dead_letter_topic:
+                self._retrying(lambda: ensure_topic(self._settings, self._settings.dead_letter_topic or ""))
+            self._consumer.subscribe(
+                [self._topics.table_pattern],
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_revoke,
+            )
             while not self._stop.is_set():
-                retrying(self._settings, self._step, self._on_retry)
+                self._retrying(self._step)
+        except TransientError:
+            if not self._stop.is_set():
+                raise
+            log.info("stopped while retrying; nothing past the last target COMMIT was taken as applied")
         finally:
             self._consumer.close()
             self._store.close()
             self.target.close()
+            self._guard.close()
+
+    def _retrying(self, fn: Callable[[], object]) -> None:
+        """Retry transient errors (SIGTERM ends the waiting at once)."""
+        retrying(self._settings, fn, self._on_retry, self._stop)
 
     def _prepare_target(self) -> None:
         try:
             self._checkpoint.ensure(self.target)
             self._ddl.ensure()
+            self._claims.ensure(self.target)
         except pymysql.MySQLError as exc:
             self.target.reset()
             raise classify(exc, f"creating the checkpoint table {self._settings.checkpoint_table}") from exc
 
     # --- rebalancing: callbacks run inside consume(), i.e. while a batch is being filled ----------
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        """Start each partition at the later of the Kafka commit and the target checkpoint row,
-        after checking that retention has not deleted anything from there on."""
-        committed = consumer.committed(partitions, timeout=KAFKA_TIMEOUT_S)
-        kafka = {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
-        try:
-            stored = self._checkpoint.read(self.target, ((tp.topic, tp.partition) for tp in partitions))
-        except pymysql.MySQLError as exc:
-            self.target.reset()
-            stored = {}
-            self._reconcile = True  # the target may be ahead; check before the next apply
-            log.warning("could not read the target checkpoint on assignment (%s); will reconcile", exc)
-        starts = {
-            (tp.topic, tp.partition): max(
-                kafka.get((tp.topic, tp.partition), -1), stored.get((tp.topic, tp.partition), -1)
-            )
-            for tp in partitions
-        }
-        check_retention(consumer, self._settings, starts, kafka, stored, self._checkpoint, self.target)
-        ahead: Offsets = {}
+        """Take the partitions, paused, and leave where each starts to the main loop
+        (:meth:`_start_assigned`): in a callback an error (a broker or target that does not answer
+        for a moment) cannot be retried, and a start chosen without all its facts could skip
+        changes. Assigned at the log end, so that nothing is fetched — or reset — meanwhile."""
         for tp in partitions:
-            key = (tp.topic, tp.partition)
+            tp.offset = OFFSET_END
+        consumer.incremental_assign(partitions)
+        consumer.pause(partitions)
+        self._unstarted.update((tp.topic, tp.partition) for tp in partitions)
+
+    def _start_assigned(self) -> None:
+        """Start each newly assigned partition at the target checkpoint row — the proof of what the
+        target holds — or, where the target has none, at the group's Kafka commit; after checking
+        that retention has not deleted anything from there on."""
+        if not self._unstarted:
+            return
+        keys = sorted(self._unstarted)
+        partitions = [TopicPartition(*key) for key in keys]
+        committed = self._consumer.committed(partitions, timeout=self._settings.kafka_timeout_s)
+        kafka = {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
+        stored = self._checkpoint.read(self.target, keys)
+        starts = {key: resume_at(key, kafka, stored) for key in keys}
+        check_retention(self._consumer, self._settings, starts, kafka, stored, self._checkpoint, self.target)
+        self.target.forget_tables()  # another member may have changed them (DDL) while it owned them
+        ahead: Offsets = {}
+        for key in keys:
             start = starts[key]
-            tp.offset = start if start >= 0 else OFFSET_BEGINNING
-            self.positions[key] = tp.offset
-            if self._filling is not None:
-                self._filling.assign(key, tp.offset)
-            if stored.get(key, -1) > kafka.get(key, -1):
-                ahead[key] = stored[key]
+            offset = start if start >= 0 else OFFSET_BEGINNING
+            self.positions[key] = offset
+            self._consumer.seek(TopicPartition(*key, offset))
+            if key in stored and stored[key] > kafka.get(key, -1):
+                ahead[key] = stored[key]  # a COMMIT whose Kafka offset commit never happened
+            if key in stored and stored[key] < kafka.get(key, -1):
+                log.warning(
+                    "%s[%s]: the target checkpoint row (%s) is behind the group's Kafka commit (%s) — was "
+                    "the target restored from a backup? Resuming from the target's row: the changes "
+                    "since are applied again",
+                    *key,
+                    stored[key],
+                    kafka[key],
+                )
             log.info(
                 "assigned %s[%s] from offset %s",
-                tp.topic,
-                tp.partition,
+                *key,
                 start if start >= 0 else "beginning",
                 extra={"kafka_committed": kafka.get(key), "target_checkpoint": stored.get(key)},
             )
-        consumer.incremental_assign(partitions)
-        consumer.resume(partitions)  # a partition held at a DDL barrier before may come back paused
-        if ahead:  # a target COMMIT whose Kafka offset commit never happened (crash, lost reply)
-            commit_offsets(consumer, ahead)
+        self._consumer.resume(partitions)
+        self._unstarted.clear()
+        if ahead:
+            commit_offsets(self._consumer, ahead)
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         """Give the partitions up: their messages leave the batch being filled (the new owner
         applies them). The partitions kept are not rewound — their messages stay in the batch."""
         keys = [(tp.topic, tp.partition) for tp in partitions]
         for key in keys:
+            self._unstarted.discard(key)
             self.positions.pop(key, None)
             with contextlib.suppress(KeyError):  # no longer ours: no stale lag on the dashboard
                 APPLIER_LAG_MESSAGES.remove(key[0], str(key[1]))
@@ -222,7 +257,9 @@ class ApplierRunner:
 
     # --- one batch -------------------------------------------------------------------------------
     def _step(self) -> None:
+        self._dead_lettered.clear()
         try:
+            self._start_assigned()
             if self._reconcile:
                 self._reconcile_with_target()
             self._resume_ready()
@@ -235,6 +272,7 @@ class ApplierRunner:
         except BaseException as exc:
             # Proof of success only: whatever happened, nothing past the last COMMIT is kept.
             self.target.reset()
+            self._guard.reset()
             self._reconcile = True
             self._dlq_pending = 0
             self._rewind()
@@ -283,7 +321,9 @@ class ApplierRunner:
         if error.code() == KafkaError._AUTO_OFFSET_RESET:
             # the fetch position is below the partition's log start: retention deleted it
             key = (str(msg.topic()), int(msg.partition() or 0))
-            position = self.positions.get(key, -1)
+            if key not in self.positions:
+                return  # not started (or no longer ours): its start is checked when it is
+            position = self.positions[key]
             raise RetentionGap(
                 describe_gap(self._settings, self._checkpoint, self.target, key, position, None)
             )
@@ -305,15 +345,49 @@ class ApplierRunner:
                         held.add(partition_of(first))
                         self._hold(first)
                     continue
-                self._schema.apply(first)
-                self._commit(segment, execute_all(()))
+                self._apply_schema_change(first)
                 if first.kind == "ddl" and is_pure_rename(first.statement):
                     self._schema.renames.forget(first.statement_id)  # its marker served its purpose
                 continue
             changes = [e for e in segment if isinstance(e, RowChange)]
-            for change in {(c.database, c.table): c for c in changes}.values():  # once per table
-                self._schema.ensure_table(change, self._planner.target_of(change))
+            self._ensure_tables(changes)
             self._apply_changes(changes, segment)
+
+    def _ensure_tables(self, changes: list[RowChange]) -> None:
+        """Create the target tables these changes need and lack — while their partitions'
+        checkpoint rows are held (a member that lost them must not create a table anew after the
+        new owner applied its DROP)."""
+        missing = [
+            change
+            for change in {(c.database, c.table): c for c in changes}.values()  # once per table
+            if not self.target.info(*self._planner.target_of(change)).exists
+        ]
+        if not missing:
+            return
+        starts = {partition_of(c): self.positions.get(partition_of(c), -1) for c in missing}
+        with guarded(self.target, self._guard, self._checkpoint, self._claims, starts):
+            for change in missing:
+                self._schema.ensure_table(change, self._planner.target_of(change))
+
+    def _apply_schema_change(self, change: SchemaChange) -> None:
+        """A DDL (MySQL commits it on its own) runs while this partition's checkpoint row is locked
+        and fenced on a second connection, which then moves the row past it: a member that lost the
+        partition (stalled past its session) cannot run it after the new owner went on, and the new
+        owner cannot run it a second time while the old one still is."""
+        key = partition_of(change)
+        offsets = {key: change.where.offset + 1}
+        commit_ddl(
+            self.target,
+            self._guard,
+            lambda: self._schema.apply(change),
+            self._checkpoint,
+            self._claims,
+            {key: self.positions.get(key, -1)},
+            offsets,
+            self._consumer,
+        )
+        self.positions.update(offsets)
+        self._observe_commit([change], offsets)
 
     # --- DDL that spans partitions (applier/ddl_barrier.py) ----------------------------------------
     def _reach_barrier(self, change: SchemaChange) -> bool:
@@ -329,6 +403,7 @@ class ApplierRunner:
     def _pass_if_settled(self, change: SchemaChange) -> bool:
         if not self._ddl.settle(change, lambda definitions: self._schema.apply(change, definitions)):
             return False
+        self.target.forget_tables()  # the statement ran here or on another member
         last = [False]
         self._commit([change], self._ddl.leave(change, last))
         if last[0] and is_pure_rename(change.statement):
@@ -379,6 +454,7 @@ class ApplierRunner:
 
     def _isolating(self, changes: list[RowChange]) -> Callable[[Any], None]:
         def run(cur: Any) -> None:
+            cur.execute(STRICT.sql)  # the failed batch may have left the session lenient
             for change in changes:
                 cur.execute("SAVEPOINT one_change")
                 try:
@@ -405,7 +481,7 @@ class ApplierRunner:
             if offset <= self.positions.get(key, -1) and self.positions.get(key, -1) >= 0:
                 raise PipelineError(f"bug: checkpoint for {key} would move backwards to {offset}")
         for entry in segment:
-            if isinstance(entry, Diverted):
+            if isinstance(entry, Diverted) and entry.where not in self._dead_lettered:
                 self._dead_letter_or_stop(entry.where, entry.key, entry.value, entry.cause, "?", "?")
         starts = {key: self.positions.get(key, -1) for key in offsets}
         commit_batch(
@@ -488,6 +564,7 @@ class ApplierRunner:
             self._stop_at(where, cause, table, row_key)
         description = f"cannot apply message {where} (table {table}, key {row_key}): {cause}"
         log.error("dead-lettering: %s", description, extra=where.log_fields())
+        self._dead_lettered.add(where)
         self._dlq_pending += 1
         headers: dict[str, str | bytes | None] = {
             "error": cause.encode(),

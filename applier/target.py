@@ -37,6 +37,14 @@ TRANSIENT_CODES = frozenset(
         2013,
         2055,  # cannot connect / gone away / lost during query
         4031,  # disconnected by the server (idle)
+        # The server ran out of a resource: an operator's fix, not bad data (dead-lettering rows
+        # one by one would divert good rows).
+        1021,  # disk full
+        1037,
+        1038,  # out of memory
+        1114,  # table is full
+        1197,  # transaction larger than max_binlog_cache_size
+        1206,  # lock table full
     }
 )
 # Strict, exact: no silent truncation, but zero and partial dates as the source had them;
@@ -71,6 +79,52 @@ class TargetColumn:
 
 
 @dataclass(frozen=True)
+class Session:
+    """A server session of ours: its id, and when the server it lives on started (epoch seconds),
+    so that an id the server gave out again after a restart is never taken for it."""
+
+    id: int
+    server_started: float
+
+
+def end_session(cur: Any, session: Session, user: str | None) -> None:
+    """KILL ``session`` and wait until the server has let it go, so that whatever it was doing
+    (a COMMIT, a DDL) is decided and nothing more of it can run. A session may KILL its own user's
+    sessions without any privilege. A server that restarted since ended it already (and may have
+    given its id to someone else's session: never touched); an id now held by another user's
+    session means ours is gone."""
+    if abs(server_started(cur) - session.server_started) > 2:
+        return
+    deadline = time.monotonic() + ABANDONED_SESSION_WAIT_S
+    killed = False
+    while True:
+        cur.execute("SELECT USER FROM information_schema.PROCESSLIST WHERE ID = %s", (session.id,))
+        row = cur.fetchone()
+        if not row or str(row[0]) != user:
+            return
+        if not killed:
+            try:
+                cur.execute(f"KILL CONNECTION {int(session.id)}")
+            except pymysql.MySQLError as exc:
+                if not (exc.args and exc.args[0] == NO_SUCH_THREAD):
+                    log.warning("could not end target session %s: %s", session.id, exc)
+            killed = True
+        if time.monotonic() > deadline:
+            raise TransientError(
+                f"target session {session.id} is still open after {ABANDONED_SESSION_WAIT_S:.0f} s; "
+                "what it was doing is undecided"
+            )
+        time.sleep(0.05)
+
+
+def server_started(cur: Any) -> float:
+    """When the server started (epoch seconds, ±1 s): tells a restart apart."""
+    cur.execute("SHOW GLOBAL STATUS LIKE 'Uptime'")
+    row = cur.fetchone()
+    return time.time() - float(row[1]) if row else 0.0
+
+
+@dataclass(frozen=True)
 class TableInfo:
     exists: bool
     columns: tuple[TargetColumn, ...] = ()
@@ -90,7 +144,8 @@ class Target:
         self._info: dict[tuple[str, str], TableInfo] = {}
         # The server session of a connection dropped after a failure: its transaction may still be
         # undecided (a COMMIT on its way, or in a slow fsync / semi-sync wait, with its reply lost).
-        self._abandoned: int | None = None
+        self._abandoned: Session | None = None
+        self._server_started = 0.0
 
     @property
     def conn(self) -> pymysql.connections.Connection[Any]:
@@ -107,31 +162,23 @@ class Target:
             self._conn = conn
         return self._conn
 
-    def _await_decided(self, conn: pymysql.connections.Connection[Any], session: int) -> None:
+    def _await_decided(self, conn: pymysql.connections.Connection[Any], session: Session) -> None:
         """End the previous session and wait until the server has let it go: only then is its
         transaction decided (committed, or rolled back), so that reading the checkpoint row or
-        re-applying cannot race an earlier COMMIT still in flight. A session may KILL its own
-        user's sessions without any privilege."""
+        re-applying cannot race an earlier COMMIT still in flight."""
         with conn.cursor() as cur:
-            try:
-                cur.execute(f"KILL CONNECTION {int(session)}")
-            except pymysql.MySQLError as exc:
-                if not (exc.args and exc.args[0] == NO_SUCH_THREAD):
-                    log.warning("could not end the previous target session %s: %s", session, exc)
-            deadline = time.monotonic() + ABANDONED_SESSION_WAIT_S
-            while True:
-                cur.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s", (session,))
-                row = cur.fetchone()
-                if not row or not row[0]:
-                    break
-                if time.monotonic() > deadline:
-                    raise TransientError(
-                        f"the previous target session {session} is still open after "
-                        f"{ABANDONED_SESSION_WAIT_S:.0f} s; its transaction is undecided"
-                    )
-                time.sleep(0.05)
+            end_session(cur, session, self._url.user)
         conn.commit()
-        log.info("previous target session %s has ended; its transaction is decided", session)
+        log.info("previous target session %s has ended; its transaction is decided", session.id)
+
+    @property
+    def user(self) -> str | None:
+        return self._url.user
+
+    def session(self) -> Session:
+        """This connection's server session."""
+        conn = self.conn
+        return Session(int(conn.thread_id()), self._server_started)  # type: ignore[no-untyped-call]
 
     def _connect(self) -> pymysql.connections.Connection[Any]:
         conn = pymysql.connect(
@@ -146,6 +193,9 @@ class Target:
                 "foreign_key_checks = 0, unique_checks = 1"
             ),
         )
+        with conn.cursor() as cur:
+            self._server_started = server_started(cur)
+        conn.commit()
         log.info("connected to the target %s", self._url)
         return conn
 
@@ -154,7 +204,7 @@ class Target:
         next connection first waits until this one's server session is gone."""
         if self._conn is not None:
             with contextlib.suppress(Exception):  # a closed connection has no id: nothing to wait for
-                self._abandoned = int(self._conn.thread_id())  # type: ignore[no-untyped-call]
+                self._abandoned = self.session()
             with contextlib.suppress(Exception):  # already broken: nothing to clean up
                 self._conn.close()
             self._conn = None
@@ -211,6 +261,10 @@ class Target:
 
     def forget(self, database: str, table: str) -> None:
         self._info.pop((database, table), None)
+
+    def forget_tables(self) -> None:
+        """Drop every cached table description (another member may have changed them)."""
+        self._info.clear()
 
     # --- DDL (autocommits in MySQL: never inside a batch transaction) -----------------------------
     def create_table(

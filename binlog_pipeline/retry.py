@@ -5,6 +5,7 @@ propagates at once."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -13,6 +14,7 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_delay,
+    stop_when_event_set,
     wait_exponential_jitter,
 )
 
@@ -44,16 +46,32 @@ def observed_retry(component: str, health: Health) -> Callable[[RetryCallState],
     return on_retry
 
 
+def _sleep_until(event: threading.Event) -> Callable[[float], None]:
+    """tenacity's sleep, cut short when ``event`` is set."""
+
+    def sleep(seconds: float) -> None:
+        event.wait(seconds)
+
+    return sleep
+
+
 def retrying(
-    settings: Settings, fn: Callable[[], T], on_retry: Callable[[RetryCallState], None] = _log_retry
+    settings: Settings,
+    fn: Callable[[], T],
+    on_retry: Callable[[RetryCallState], None] = _log_retry,
+    stopping: threading.Event | None = None,
 ) -> T:
+    """Call ``fn`` until it succeeds, retrying transient errors; a set ``stopping`` event (SIGTERM)
+    ends the waiting at once and re-raises the last error — the caller then stops cleanly."""
     initial = settings.retry_initial_backoff_ms / 1000
+    event = stopping or threading.Event()
     retryer = Retrying(
         retry=retry_if_exception_type(TransientError),
         wait=wait_exponential_jitter(
             multiplier=initial, max=settings.retry_max_backoff_ms / 1000, jitter=initial
         ),
-        stop=stop_after_delay(settings.retry_deadline_s),
+        stop=stop_after_delay(settings.retry_deadline_s) | stop_when_event_set(event),
+        sleep=_sleep_until(event),
         before_sleep=on_retry,
         reraise=True,
     )

@@ -79,19 +79,26 @@ class ProducerRunner:
         """Stream until stopped. Transient failures retry with capped exponential backoff and
         jitter until ``retry_deadline_s`` passes without progress; permanent ones raise."""
         s = self._settings
-        info = self._retrying(lambda: inspect_source(s))
-        self._publisher = TransactionalPublisher(s, self._topics)
-        self._retrying(self._publisher.init)
-        self._requests = RequestReader(s, self._topics.snapshot_requests)
         try:
+            info = self._retrying(lambda: inspect_source(s))
+            self._publisher = TransactionalPublisher(s, self._topics)
+            self._retrying(self._publisher.init)
+            self._requests = RequestReader(s, self._topics.snapshot_requests)
             while not self._stop.is_set() and not self.finished:
                 self._retrying(lambda: self._stream_once(info))
+        except TransientError:
+            if not self._stop.is_set():
+                raise
+            log.info("stopped while retrying; the last committed checkpoint stands")
         finally:
-            self._publisher.close()
-            self._requests.close()
+            if self._publisher is not None:
+                self._publisher.close()
+            if self._requests is not None:
+                self._requests.close()
 
     def _retrying(self, fn: Any) -> Any:
-        return retrying(self._settings, fn, self._on_retry)
+        """Retry transient errors (SIGTERM ends the waiting at once)."""
+        return retrying(self._settings, fn, self._on_retry, self._stop)
 
     def _stream_once(self, info: SourceInfo) -> None:
         assert self._publisher is not None

@@ -139,6 +139,7 @@ def test_members_join_and_leave_while_batches_fill(group: Group) -> None:
         member.stop()
 
 
+@pytest.mark.slow  # the chaos suite kills, stops and adds appliers on every run
 def test_members_killed_and_restarted_under_load(group: Group) -> None:
     """Appliers as processes: members are killed -9, stopped with SIGTERM and started again while
     the load runs; the group ends with every table equal."""

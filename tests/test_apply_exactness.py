@@ -34,7 +34,9 @@ def float32(value: float) -> float:
 
 
 def next_float32(value: float) -> float:
-    return float(struct.unpack("<f", struct.pack("<I", struct.unpack("<I", struct.pack("<f", value))[0] + 1))[0])
+    return float(
+        struct.unpack("<f", struct.pack("<I", struct.unpack("<I", struct.pack("<f", value))[0] + 1))[0]
+    )
 
 
 def rows_by_bytes(services: Services, url: Any, db: str, table: str) -> list[tuple[Any, ...]]:
@@ -98,7 +100,10 @@ def replicate(
         producer = {"start_position": current_position(services), **producer}
     settings = producer_settings(services, prefix, **producer)
     marker_of = {table: (markers or {}).get(table, f"(n) VALUES ({MARKER})") for table in tables}
-    with ProducerThread(settings) as producer_thread, ApplierThread(applier_settings(services, prefix)) as applier:
+    with (
+        ProducerThread(settings) as producer_thread,
+        ApplierThread(applier_settings(services, prefix)) as applier,
+    ):
         with connect(services.source_admin) as conn, conn.cursor() as cur:
             write(cur)
             for table, marker in marker_of.items():
@@ -106,7 +111,9 @@ def replicate(
                     cur.execute(f"INSERT INTO `{db}`.`{table}` {marker}")
 
         def applied(table: str) -> bool:
-            exists = "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
+            exists = (
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
+            )
             if not query(services.target_admin, exists, (db, table))[0][0]:
                 return False
             if marker_of[table] is None:
@@ -116,7 +123,9 @@ def replicate(
             return bool(query(services.target_admin, marked)[0][0])
 
         wait_for(
-            lambda: applier.error is not None or all(applied(t) for t in tables), what="markers applied", timeout_s=30
+            lambda: applier.error is not None or all(applied(t) for t in tables),
+            what="markers applied",
+            timeout_s=30,
         )
         assert applier.error is None, f"applier stopped: {applier.error}"
         applier.stop()
@@ -189,10 +198,10 @@ def test_keyless_rows_equal_under_collation_are_told_apart(
             if i % 2:
                 cur.execute(f"DELETE FROM `{source_db}`.k WHERE {term} AND {others}", (*params, "x", 0))
             else:  # an UPDATE that changes another column; then one that changes the twin's value
-                cur.execute(f"UPDATE `{source_db}`.k SET n = {i + 1} WHERE {term} AND {others}", (*params, "x", 0))
                 cur.execute(
-                    f"UPDATE `{source_db}`.k SET e = 'y' WHERE {term} AND `n` = %s", (*params, i + 1)
+                    f"UPDATE `{source_db}`.k SET n = {i + 1} WHERE {term} AND {others}", (*params, "x", 0)
                 )
+                cur.execute(f"UPDATE `{source_db}`.k SET e = 'y' WHERE {term} AND `n` = %s", (*params, i + 1))
             assert cur.rowcount == 1, (column, twin)
 
     replicate(services, source_db, topic_prefix, ("k",), write)
@@ -217,7 +226,9 @@ def test_unique_keys_under_collation_hit_the_right_row(
     def write(cur: Any) -> None:
         for table in ("pk", "uk"):
             t = f"`{source_db}`.{table}"
-            cur.executemany(f"INSERT INTO {t} VALUES (%s, %s, 0)", [("u", "a"), ("b", "e"), ("c ", "y"), ("d", "q")])
+            cur.executemany(
+                f"INSERT INTO {t} VALUES (%s, %s, 0)", [("u", "a"), ("b", "e"), ("c ", "y"), ("d", "q")]
+            )
             cur.execute(f"UPDATE {t} SET id = 'ü' WHERE id = 'u'")  # accent-only key change
             cur.execute(f"UPDATE {t} SET id = 'B', name = 'É' WHERE id = 'b'")  # case-only, both keys
             cur.execute(f"UPDATE {t} SET id = 'c', name = 'ü' WHERE id = 'c'")  # trailing space dropped
@@ -259,7 +270,9 @@ def generated_rows(cur: Any, db: str, base: int) -> None:
         f"INSERT INTO `{db}`.gk (id, a, b, n) VALUES (%s, %s, %s, 0)",
         [(base + i, i, f"r{i}") for i in range(20)],
     )
-    cur.executemany(f"INSERT INTO `{db}`.gu (id, a, n) VALUES (%s, %s, 0)", [(base + i, base + i) for i in range(20)])
+    cur.executemany(
+        f"INSERT INTO `{db}`.gu (id, a, n) VALUES (%s, %s, 0)", [(base + i, base + i) for i in range(20)]
+    )
     cur.executemany(
         f"INSERT INTO `{db}`.gn (a, b, n) VALUES (%s, %s, 0)",
         [(1, "u"), (1, "ü"), (1, "u"), (2, "A"), (2, "a"), (3, None)],

@@ -60,6 +60,7 @@ def run_bench(
     )
 
 
+@pytest.mark.slow  # about two minutes: the benchmark is a development tool, run with --run-slow
 def test_bench_quick_at_tiny_scale(services: Services, tmp_path: Path) -> None:
     result = run_bench(services, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -120,7 +120,10 @@ def run_kill9(services: Services, source_db: str, prefix: str, seed: int, tmp_pa
     assert seen == workload.expected, f"seed {seed}: published changes differ from the source's"
 
 
-@pytest.mark.parametrize("seed", [11, 12, 13])
+# One seed by default (CI time); the other two, and 20 more, with --run-slow.
+@pytest.mark.parametrize(
+    "seed", [11, pytest.param(12, marks=pytest.mark.slow), pytest.param(13, marks=pytest.mark.slow)]
+)
 def test_kill9_at_random_moments(
     services: Services, source_db: str, topic_prefix: str, seed: int, tmp_path: Path
 ) -> None:

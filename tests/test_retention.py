@@ -18,10 +18,10 @@ from binlog_pipeline.dburl import DatabaseUrl
 from schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal
 from tests.kafka_helpers import wait_for
-from tests.producer_harness import ProducerThread, current_position, producer_settings
+from tests.producer_harness import ProducerThread, current_position, producer_settings, snapshot_complete
 from tests.services import Services, connect, query
 from tests.test_replay import kafka_committed, target_checkpoint
-from tests.test_snapshot import pipeline_cli, snapshot_state
+from tests.test_snapshot import pipeline_cli
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +118,8 @@ def test_position_below_the_log_start_is_refused_then_recovered(stream: Stream) 
     # the recovery the message names
     requested = pipeline_cli(s.services, s.prefix, "snapshot", "--table", f"{s.db}.t", "--follow")
     assert requested.returncode == 0, requested
-    wait_for(lambda: not snapshot_state(s.services, s.prefix).running, what="the snapshot")
+    assert "snapshot complete" in requested.stdout, requested.stdout
+    wait_for(lambda: snapshot_complete(s.services, s.prefix), what="the snapshot's end committed")
     with connect(s.services.target_admin) as conn, conn.cursor() as cur:
         cur.execute(f"TRUNCATE TABLE `{s.db}`.t")  # rows deleted during the gap must go too
     unaccepted = pipeline_cli(s.services, s.prefix, "replay", s.topic, "--group", s.group, "--to-earliest")

@@ -281,7 +281,7 @@ def snapshot_under_writes_and_kills(
             w.execute(side, f"DROP DATABASE IF EXISTS {DB}")
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_snapshot_under_writes_survives_kill9(
     services: Services, tmp_path: Path, topic_prefix: str, seed: int
 ) -> None:

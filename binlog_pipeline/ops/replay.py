@@ -1,15 +1,16 @@
 """Replay: move the applier back to an earlier point of its table topics, consistently.
 
-The applier resumes each partition at the later of two positions — the group's committed Kafka
-offset and its row in the target checkpoint table — so a replay must lower **both**. Replay only
+The applier resumes each partition at its row in the target checkpoint table (at the group's
+committed Kafka offset only where the target has none: :func:`applier.checkpoint.resume_at`), and
+lag tools read the Kafka offset, so a replay lowers **both**. Replay only
 ever moves a partition backwards: a partition already at or before the requested point keeps its
 position, because moving forward would skip changes that were never applied. The one exception is
 explicit: a position below the partition's log start (retention deleted what the group never
 applied, which the applier refuses) is moved up to the log start with ``accept_retention_gap``.
 
 Order of the writes: target checkpoint rows first (one transaction), then the Kafka offsets. If
-the second step fails the applier still resumes at the higher Kafka offset — nothing is skipped,
-the replay just did not happen and is reported as failed. Kafka itself refuses to alter the
+the second step fails the applier replays from the target rows all the same; the group's Kafka
+offsets (what lag tools show) stay behind until replay is run again, and the failure is reported. Kafka itself refuses to alter the
 offsets of a group with active members, on top of our own check.
 """
 
@@ -24,7 +25,7 @@ import pymysql
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from applier.checkpoint import CheckpointTable
+from applier.checkpoint import CheckpointTable, resume_at
 from applier.messages import BadMessage, Coordinates, RowChange, decode
 from applier.target import Target
 from binlog_pipeline.config import Settings
@@ -118,7 +119,7 @@ def plan(
         for tp in partitions:
             key = (tp.topic, tp.partition)
             low, high = reader.get_watermark_offsets(tp, timeout=settings.kafka_timeout_s)
-            current = max(kafka.get(key, -1), stored.get(key, -1))
+            current = resume_at(key, kafka, stored)
             gap = low - max(current, 0)
             if current < 0 and gap <= 0:
                 current = low  # never applied: the applier starts at the beginning anyway
@@ -178,14 +179,16 @@ def execute(settings: Settings, group: str, steps: list[PartitionReplay]) -> Non
     except KafkaException as exc:
         raise PermanentError(
             f"target checkpoint rows were lowered but Kafka refused the new offsets ({exc.args[0].str()}); "
-            "the applier resumes at the old Kafka offsets, so nothing is skipped — run replay again"
+            "the applier replays from the target rows, but the group's Kafka offsets (what lag shows) "
+            "are still the old ones — run replay again"
         ) from exc
     failed = [tp for tp in result.topic_partitions if tp.error is not None]
     if failed:
         raise PermanentError(
             "Kafka refused the new offsets for "
             + ", ".join(f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in failed)
-            + " — the applier resumes at the old offsets there, so nothing is skipped; run replay again"
+            + " — the applier replays from the target rows, but Kafka's offsets (what lag shows) are still "
+            "the old ones there; run replay again"
         )
 
 
