@@ -14,7 +14,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from binlog_pipeline.config import Settings
-from binlog_pipeline.errors import PermanentError, PipelineError, TransientError
+from binlog_pipeline.errors import PipelineError, TransientError
 from binlog_pipeline.kafka_admin import create_topic
 from binlog_pipeline.kafka_read import committed_reader, read_to_end
 from binlog_pipeline.metrics import (
@@ -36,6 +36,13 @@ class ProducerFenced(PipelineError):
     """A newer producer with the same transactional.id took over; this one must stop."""
 
 
+class ProducerBroken(TransientError):
+    """librdkafka raised a fatal error: this producer instance can do nothing more, but a new one
+    can (its init_transactions fences the old epoch and finishes its open transaction). Seen under
+    broker stalls: an EndTxn retried after the coordinator had already completed it answers
+    INVALID_TXN_STATE, which librdkafka treats as fatal."""
+
+
 def classify(exc: KafkaException, doing: str) -> PipelineError:
     """Turn a Kafka error into retry-or-stop, by librdkafka's flags and codes only."""
     err: KafkaError = exc.args[0]
@@ -44,7 +51,7 @@ def classify(exc: KafkaException, doing: str) -> PipelineError:
             f"fenced while {doing}: another producer with this transactional.id is running ({err.str()})"
         )
     if err.fatal():
-        return PermanentError(f"fatal Kafka error while {doing}: {err.str()}")
+        return ProducerBroken(f"fatal Kafka error while {doing}: {err.str()}; making a new producer")
     return TransientError(f"Kafka error while {doing}: {err.str()}")
 
 

@@ -35,7 +35,7 @@ from producer.charsets import SourceCharsets
 from producer.events import EventBuilder, Message, Spread
 from producer.filters import ColumnFilter, TableFilter
 from producer.position import BinlogPosition, Checkpoint, GtidStart
-from producer.publisher import ProducerFenced, TransactionalPublisher, classify
+from producer.publisher import ProducerBroken, ProducerFenced, TransactionalPublisher, classify
 from producer.row_decoder import RowImageDecoder
 from producer.row_events import CapturedTable, RowChange
 from producer.snapshot_progress import SnapshotProgress, TableProgress
@@ -71,6 +71,7 @@ class ProducerRunner:
         self._topics = TopicNames(settings.topic_prefix)
         self._filter = TableFilter(settings.include_tables, settings.exclude_tables)
         self._publisher: TransactionalPublisher | None = None
+        self._publisher_broken = False  # a fatal librdkafka error: make a new one before going on
         self._requests: RequestReader | None = None
         self.committed: Checkpoint | None = None
         self.finished = False  # snapshot_mode=only: the snapshot is complete
@@ -102,6 +103,12 @@ class ProducerRunner:
 
     def _stream_once(self, info: SourceInfo) -> None:
         assert self._publisher is not None
+        if self._publisher_broken:
+            self._publisher.close()
+            self._publisher = TransactionalPublisher(self._settings, self._topics)
+            self._publisher.init()  # fences the broken instance's epoch
+            self._publisher_broken = False
+            log.info("a new Kafka producer replaced the one a fatal error ended")
         publisher = self._publisher
         publisher.abort()
         checkpoint = publisher.read_checkpoint()
@@ -156,7 +163,9 @@ class ProducerRunner:
             self._stream(start, resumed, info, snapshot)
         except KafkaException as exc:
             publisher.abort()
-            raise classify(exc, "streaming") from exc
+            error = classify(exc, "streaming")
+            self._publisher_broken = isinstance(error, ProducerBroken)
+            raise error from exc
         except pymysql.MySQLError as exc:
             publisher.abort()
             code = exc.args[0] if exc.args else 0
@@ -170,8 +179,10 @@ class ProducerRunner:
             raise PermanentError(f"source error: {exc}") from exc
         except BinLogNotEnabled as exc:
             raise PermanentError("the source has no binary log") from exc
-        except BaseException:
+        except BaseException as exc:
             publisher.abort()
+            if isinstance(exc, ProducerBroken):
+                self._publisher_broken = True
             raise
 
     def _check_same_server(self, checkpoint: Checkpoint, info: SourceInfo) -> None:
