@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
@@ -29,7 +30,6 @@ from schemas.topics import TopicNames
 log = logging.getLogger(__name__)
 
 _FENCED_CODES = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
-KAFKA_TIMEOUT_S = 30.0
 
 
 class ProducerFenced(PipelineError):
@@ -56,10 +56,17 @@ def classify(exc: KafkaException, doing: str) -> PipelineError:
 
 
 class TransactionalPublisher:
-    def __init__(self, settings: Settings, topics: TopicNames) -> None:
+    def __init__(
+        self, settings: Settings, topics: TopicNames, stopping: Callable[[], bool] = lambda: False
+    ) -> None:
         self._settings = settings
         self._topics = topics
         self._transactional_id = settings.effective_transactional_id()
+        self._timeout_s = settings.kafka_timeout_s
+        self._stopping = stopping
+        # A fatal error, or an abort the client refused: this instance can do no more (the runner
+        # makes a new one, whose init_transactions fences this one's epoch).
+        self.needs_replacing = False
         self._producer = Producer(
             settings.producer_librdkafka(
                 **{
@@ -87,10 +94,10 @@ class TransactionalPublisher:
         """Fence older instances and finish their open transactions, then make the internal
         topics. Must run before :meth:`read_checkpoint` so that the checkpoint read is final."""
         try:
-            self._producer.init_transactions(KAFKA_TIMEOUT_S)
-            metadata = self._admin.list_topics(timeout=KAFKA_TIMEOUT_S)
+            self._producer.init_transactions(self._timeout_s)
+            metadata = self._admin.list_topics(timeout=self._timeout_s)
         except KafkaException as exc:
-            raise classify(exc, "initialising Kafka transactions") from exc
+            raise self._failure(exc, "initialising Kafka transactions") from exc
         self._known_topics = {name: len(topic.partitions) for name, topic in metadata.topics.items()}
         self.ensure_topic(self._topics.checkpoints, compacted=True)
         self.ensure_topic(self._topics.schemas, compacted=True)
@@ -105,7 +112,7 @@ class TransactionalPublisher:
         if created:
             self._known_topics[name] = 1 if (compacted or retain_forever) else self._settings.topic_partitions
         else:  # made meanwhile by someone else: ask how many partitions it has
-            metadata = self._admin.list_topics(name, timeout=KAFKA_TIMEOUT_S)
+            metadata = self._admin.list_topics(name, timeout=self._timeout_s)
             self._known_topics[name] = len(metadata.topics[name].partitions)
         return created
 
@@ -137,7 +144,7 @@ class TransactionalPublisher:
         try:
             self._producer.begin_transaction()
         except KafkaException as exc:
-            raise classify(exc, "beginning a Kafka transaction") from exc
+            raise self._failure(exc, "beginning a Kafka transaction") from exc
         self.in_transaction = True
         self.rows_in_transaction = 0
         self.opened_at = time.monotonic()
@@ -154,7 +161,7 @@ class TransactionalPublisher:
                 # librdkafka's queue is full: let it deliver (bounded memory), then retry.
                 self._producer.poll(0.05)
             except KafkaException as exc:
-                raise classify(exc, f"producing to {topic}") from exc
+                raise self._failure(exc, f"producing to {topic}") from exc
 
     def commit(self, checkpoint: Checkpoint) -> None:
         """Append the checkpoint record and commit the transaction (opening one if only the
@@ -164,10 +171,7 @@ class TransactionalPublisher:
             self._begin()
         self._produce(self._topics.checkpoints, self._transactional_id.encode(), checkpoint.to_json())
         started = time.monotonic()
-        try:
-            self._producer.commit_transaction(KAFKA_TIMEOUT_S)
-        except KafkaException as exc:
-            raise classify(exc, f"committing the Kafka transaction ending at {checkpoint.position}") from exc
+        self._commit_transaction(f"committing the Kafka transaction ending at {checkpoint.position}")
         PRODUCER_COMMIT_SECONDS.observe(time.monotonic() - started)
         PRODUCER_TRANSACTIONS.labels("committed").inc()
         PRODUCER_TRANSACTION_ROWS.observe(self.rows_in_transaction)
@@ -175,17 +179,51 @@ class TransactionalPublisher:
         self._published.update(self._pending)
         self._pending.clear()
 
+    def _commit_transaction(self, doing: str) -> None:
+        """librdkafka's contract: a commit that fails with a *retriable* error (the broker did not
+        answer in time) is still in progress and must be called again — aborting or beginning
+        another transaction meanwhile is refused ("Conflicting commit_transaction API call is
+        already in progress") — until it succeeds, or fails for good (then abort), for as long as
+        ``retry_deadline_s`` allows."""
+        deadline = time.monotonic() + self._settings.retry_deadline_s
+        while True:
+            try:
+                self._producer.commit_transaction(self._timeout_s)
+                return
+            except KafkaException as exc:
+                err: KafkaError = exc.args[0]
+                if not err.retriable() or err.txn_requires_abort() or err.fatal():
+                    raise self._failure(exc, doing) from exc
+                if time.monotonic() > deadline or self._stopping():
+                    self.needs_replacing = True  # the commit is still in progress in this client
+                    raise self._failure(exc, doing) from exc
+                log.warning("the Kafka transaction's commit is not confirmed yet, committing again: %s", err.str())
+
+    def _failure(self, exc: KafkaException, doing: str) -> PipelineError:
+        error = classify(exc, doing)
+        if isinstance(error, ProducerBroken):
+            self.needs_replacing = True
+        return error
+
     def abort(self) -> None:
-        """Abort the open transaction, if any; never raises (the caller is already failing)."""
+        """Abort the open transaction, if any; never raises (the caller is already failing). An
+        abort the client refuses (a commit still in progress, a fatal state) leaves this instance
+        to be replaced."""
         self._pending.clear()
         if not self.in_transaction:
             return
         self.in_transaction = False
         PRODUCER_TRANSACTIONS.labels("aborted").inc()
-        try:
-            self._producer.abort_transaction(KAFKA_TIMEOUT_S)
-        except KafkaException as exc:
-            log.warning("aborting the Kafka transaction failed: %s", exc.args[0].str())
+        for _attempt in range(3):
+            try:
+                self._producer.abort_transaction(self._timeout_s)
+                return
+            except KafkaException as exc:
+                err: KafkaError = exc.args[0]
+                log.warning("aborting the Kafka transaction failed: %s", err.str())
+                if not err.retriable():
+                    break
+        self.needs_replacing = True
 
     def poll(self) -> None:
         self._producer.poll(0)
@@ -199,11 +237,11 @@ class TransactionalPublisher:
         key = self._transactional_id.encode()
         latest: bytes | None = None
         try:
-            for msg in read_to_end(consumer, self._topics.checkpoints, timeout_s=KAFKA_TIMEOUT_S):
+            for msg in read_to_end(consumer, self._topics.checkpoints, timeout_s=self._timeout_s):
                 if msg.key() == key:
                     latest = msg.value()
         except KafkaException as exc:
-            raise classify(exc, "reading the checkpoint topic") from exc
+            raise self._failure(exc, "reading the checkpoint topic") from exc
         finally:
             consumer.close()
         return Checkpoint.from_json(latest) if latest is not None else None

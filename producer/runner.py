@@ -35,7 +35,7 @@ from producer.charsets import SourceCharsets
 from producer.events import EventBuilder, Message, Spread
 from producer.filters import ColumnFilter, TableFilter
 from producer.position import BinlogPosition, Checkpoint, GtidStart
-from producer.publisher import ProducerBroken, ProducerFenced, TransactionalPublisher, classify
+from producer.publisher import ProducerFenced, TransactionalPublisher, classify
 from producer.row_decoder import RowImageDecoder
 from producer.row_events import CapturedTable, RowChange
 from producer.snapshot_progress import SnapshotProgress, TableProgress
@@ -71,7 +71,6 @@ class ProducerRunner:
         self._topics = TopicNames(settings.topic_prefix)
         self._filter = TableFilter(settings.include_tables, settings.exclude_tables)
         self._publisher: TransactionalPublisher | None = None
-        self._publisher_broken = False  # a fatal librdkafka error: make a new one before going on
         self._requests: RequestReader | None = None
         self.committed: Checkpoint | None = None
         self.finished = False  # snapshot_mode=only: the snapshot is complete
@@ -82,7 +81,7 @@ class ProducerRunner:
         s = self._settings
         try:
             info = self._retrying(lambda: inspect_source(s))
-            self._publisher = TransactionalPublisher(s, self._topics)
+            self._publisher = TransactionalPublisher(s, self._topics, self._stop.is_set)
             self._retrying(self._publisher.init)
             self._requests = RequestReader(s, self._topics.snapshot_requests)
             while not self._stop.is_set() and not self.finished:
@@ -103,12 +102,11 @@ class ProducerRunner:
 
     def _stream_once(self, info: SourceInfo) -> None:
         assert self._publisher is not None
-        if self._publisher_broken:
+        if self._publisher.needs_replacing:
             self._publisher.close()
-            self._publisher = TransactionalPublisher(self._settings, self._topics)
-            self._publisher.init()  # fences the broken instance's epoch
-            self._publisher_broken = False
-            log.info("a new Kafka producer replaced the one a fatal error ended")
+            self._publisher = TransactionalPublisher(self._settings, self._topics, self._stop.is_set)
+            self._publisher.init()  # fences the old instance's epoch, finishing its transaction
+            log.info("a new Kafka producer replaced the one that could do no more")
         publisher = self._publisher
         publisher.abort()
         checkpoint = publisher.read_checkpoint()
@@ -163,9 +161,7 @@ class ProducerRunner:
             self._stream(start, resumed, info, snapshot)
         except KafkaException as exc:
             publisher.abort()
-            error = classify(exc, "streaming")
-            self._publisher_broken = isinstance(error, ProducerBroken)
-            raise error from exc
+            raise classify(exc, "streaming") from exc
         except pymysql.MySQLError as exc:
             publisher.abort()
             code = exc.args[0] if exc.args else 0
@@ -179,10 +175,8 @@ class ProducerRunner:
             raise PermanentError(f"source error: {exc}") from exc
         except BinLogNotEnabled as exc:
             raise PermanentError("the source has no binary log") from exc
-        except BaseException as exc:
+        except BaseException:
             publisher.abort()
-            if isinstance(exc, ProducerBroken):
-                self._publisher_broken = True
             raise
 
     def _check_same_server(self, checkpoint: Checkpoint, info: SourceInfo) -> None:

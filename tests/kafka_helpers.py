@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from binlog_pipeline.chaos.tcp_proxy import TcpProxy
+from binlog_pipeline.stack import Stack
 from schemas.codec import Decoded
 from schemas.registry import TopicSchemaStore
 from schemas.topics import TopicNames
+from tests.services import Services
 
 
 def read_all(bootstrap: str, topic: str, timeout_s: float = 30) -> list[Any]:
@@ -82,3 +88,14 @@ def wait_for(predicate: Any, timeout_s: float = 60, interval_s: float = 0.5, wha
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(interval_s)
+
+
+def kafka_proxy(services: Services) -> TcpProxy:
+    """A proxy on the broker's fault-injection listener: a client that bootstraps through it talks
+    to the broker only through this proxy."""
+    stack = services.stack
+    if stack is None and os.environ.get("BINLOG_PIPELINE_STACK_DIR"):
+        stack = Stack(Path(os.environ["BINLOG_PIPELINE_STACK_DIR"]))
+    if stack is None:
+        pytest.skip("needs the local stack's proxied Kafka listener")
+    return TcpProxy(stack.port("kafka_proxied"), listen_port=stack.port("kafka_via_proxy"))

@@ -5,10 +5,8 @@ from the right position afterwards, not ignore them or stop."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from confluent_kafka import TopicPartition
@@ -16,25 +14,13 @@ from confluent_kafka.admin import AdminClient
 
 from binlog_pipeline.chaos.tcp_proxy import TcpProxy
 from binlog_pipeline.dburl import DatabaseUrl
-from binlog_pipeline.stack import Stack
 from schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal, table_state
-from tests.kafka_helpers import wait_for
+from tests.kafka_helpers import kafka_proxy, wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services, connect, query
 
 pytestmark = pytest.mark.integration
-
-
-def kafka_proxy(services: Services) -> TcpProxy:
-    """A proxy on the broker's fault-injection listener: a client that bootstraps through it talks
-    to the broker only through this proxy."""
-    stack = services.stack
-    if stack is None and os.environ.get("BINLOG_PIPELINE_STACK_DIR"):
-        stack = Stack(Path(os.environ["BINLOG_PIPELINE_STACK_DIR"]))
-    if stack is None:
-        pytest.skip("needs the local stack's proxied Kafka listener")
-    return TcpProxy(stack.port("kafka_proxied"), listen_port=stack.port("kafka_via_proxy"))
 
 
 @pytest.fixture

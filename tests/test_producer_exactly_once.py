@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from producer.publisher import ProducerFenced
-from tests.kafka_helpers import changes, decode_topic, wait_for
+from tests.kafka_helpers import changes, decode_topic, kafka_proxy, wait_for
 from tests.producer_harness import ProducerProcess, ProducerThread, current_position, producer_settings
 from tests.services import Services
 from tests.workload import Workload
@@ -203,3 +203,41 @@ def test_a_fatal_kafka_error_gets_a_new_producer(
         assert producer.runner._publisher is not first  # a new instance took over
         producer.stop()
     assert seen == workload.expected
+
+
+def test_a_commit_the_broker_did_not_confirm_in_time_is_committed_again(
+    services: Services, source_db: str, topic_prefix: str
+) -> None:
+    """The broker stalls for longer than kafka_timeout_s while a Kafka transaction commits: the
+    commit fails with a retriable error and is still in progress in the client, which refuses an
+    abort or a new transaction meanwhile. The producer commits again until the broker answers,
+    then goes on — every change once, no stop (it was stuck on 'Conflicting commit_transaction
+    API call is already in progress' before, found by chaos: a broker kill -9 that took 30 s)."""
+    proxy = kafka_proxy(services)
+    try:
+        workload = Workload(services.source_admin, source_db, seed=6)
+        workload.create_tables()
+        settings = producer_settings(
+            services,
+            topic_prefix,
+            start_position=current_position(services),
+            bootstrap_servers=f"127.0.0.1:{proxy.port}",
+            kafka_timeout_s=2,
+            retry_deadline_s=120,
+        )
+        with ProducerThread(settings) as producer:
+            workload.run(10)
+            wait_complete(services, topic_prefix, workload)
+            committed = producer.runner.committed
+            workload.seed = 7
+            workload.run(10)  # while the producer publishes these, the broker stops answering
+            proxy.pause()
+            time.sleep(7)
+            proxy.resume()
+            seen = wait_complete(services, topic_prefix, workload)
+            assert producer.error is None, producer.error
+            assert producer.runner.committed != committed
+            producer.stop()
+        assert seen == workload.expected
+    finally:
+        proxy.close()
