@@ -7,40 +7,42 @@ whose record is in each of their topics while the rows before it travel in diffe
 any DDL on a topic with several partitions (its record is on every partition). Such a statement
 is a barrier over its *participants* (every partition carrying it):
 
-1. A partition that reaches the record commits an arrival row — in the same target transaction
-   as its checkpoint row, which stays at the record — and is held there (paused).
-2. When every participant has arrived, one member runs the statement, under a named lock so that
-   two members never run it twice: RENAMEs are exactly-once by their marker table
-   (:mod:`applier.renames`), other statements by the target's state (:mod:`applier.schema_apply`)
-   and they are only ever repeated while every participant is still held, so nothing applied
-   after the statement can be undone by a repeat. A done row records that it ran.
-3. Each participant then moves past its record, deleting its arrival row in the same transaction;
-   the last one removes the done row (and the RENAME's marker).
+1. A partition that reaches the record commits an arrival row (with the record's offset) — in the
+   same target transaction as its checkpoint row, which moves up to the record — and is held there.
+2. When every participant has arrived, a member runs the statement under the DDL guard over *all*
+   the participants' checkpoint rows (:mod:`applier.ddl_guard`): locked, each proven still at its
+   record (a row past it means every participant left: the statement ran), claimed (so a member
+   that froze while running it is ended by whoever takes over), and the statement's row in the
+   DDL ledger written in the same transaction. RENAMEs are exactly-once by their marker table
+   (:mod:`applier.renames`); other statements are idempotent by the target's state and are only
+   ever repeated while every participant is still held.
+3. Each participant then moves past its record, deleting its arrival row in the same transaction.
 
-The participants may belong to different appliers of the group: the rows on the target are the
-only place they meet. Participants always reach statements in the same order (the binlog's), so
-holding one partition never waits on a statement behind another's.
+The ledger (``applier_ddl_done``) is kept: a replayed statement that ran once is passed at once —
+without waiting for partitions that a replay or retention may never bring back to it.
+Participants may belong to different appliers of the group: the rows on the target are the only
+place they meet. Participants reach statements in the same order (the binlog's), so holding one
+partition never waits on a statement behind another's.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from applier.checkpoint import NAME_COLUMN, exact_names
+from applier.checkpoint import NAME_COLUMN, CheckpointFenced, CheckpointTable, exact_names
+from applier.ddl_guard import BusyElsewhere, DdlClaims, guarded
 from applier.messages import SchemaChange
 from applier.target import Target
-from binlog_pipeline.errors import TransientError
 from binlog_pipeline.sql import qualified, quote
-from schemas.ddl import rename_pairs
+from schemas.ddl import Table, rename_pairs
 
 log = logging.getLogger(__name__)
-LOCK_WAIT_S = 30
+Partition = tuple[str, int]
 
 
-def participants_of(change: SchemaChange) -> list[tuple[str, int]]:
+def participants_of(change: SchemaChange) -> list[Partition]:
     """Every (topic, partition) that takes part in this record's barrier: for a RENAME, each
     partition of every topic with a record of it; otherwise each partition of its own topic."""
     own = change.where.topic
@@ -57,19 +59,61 @@ def spans_partitions(change: SchemaChange) -> bool:
 
 
 def barrier_id(change: SchemaChange) -> str:
-    """A RENAME is one barrier across its topics; other statements one per topic."""
+    """The statement's name in the ledger: a RENAME is one across its topics; other statements
+    one per topic."""
     if rename_pairs(change.statement, change.database):
         return change.statement_id
     return f"{change.statement_id}/{change.where.topic}"
 
 
-class DdlBarrier:
-    def __init__(self, target: Target, database: str, group_id: str) -> None:
-        self._target = target
-        self._database = database
+class DdlLedger:
+    """The DDL statements this group has run on the target, for good."""
+
+    def __init__(self, database: str, group_id: str) -> None:
         self._group = group_id
-        self.arrivals = qualified(database, "applier_ddl_arrivals")
-        self.done_table = qualified(database, "applier_ddl_done")
+        self.name = qualified(database, "applier_ddl_done")
+
+    def create(self, cur: Any, database: str) -> None:
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {self.name} ("
+            f" group_id {NAME_COLUMN}, barrier VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+            " done_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),"
+            " PRIMARY KEY (group_id, barrier)) ENGINE=InnoDB"
+        )
+        exact_names(cur, database, "applier_ddl_done", ("group_id",))
+
+    def has(self, cur: Any, change: SchemaChange) -> bool:
+        cur.execute(
+            f"SELECT 1 FROM {self.name} WHERE group_id = %s AND barrier = %s",
+            (self._group, barrier_id(change)),
+        )
+        return cur.fetchone() is not None
+
+    def record(self, cur: Any, change: SchemaChange) -> None:
+        cur.execute(
+            f"INSERT IGNORE INTO {self.name} (group_id, barrier) VALUES (%s, %s)",
+            (self._group, barrier_id(change)),
+        )
+
+
+class DdlBarrier:
+    def __init__(
+        self,
+        target: Target,
+        guard: Target,
+        checkpoint: CheckpointTable,
+        claims: DdlClaims,
+        ledger: DdlLedger,
+        group_id: str,
+    ) -> None:
+        self._target = target
+        self._guard = guard
+        self._checkpoint = checkpoint
+        self._claims = claims
+        self._ledger = ledger
+        self._database = checkpoint.database
+        self._group = group_id
+        self.arrivals = qualified(self._database, "applier_ddl_arrivals")
 
     def ensure(self) -> None:
         with self._target.conn.cursor() as cur:
@@ -77,36 +121,36 @@ class DdlBarrier:
             cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.arrivals} ("
                 f" group_id {NAME_COLUMN}, barrier VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-                f" topic {NAME_COLUMN}, `partition` INT NOT NULL,"
+                f" topic {NAME_COLUMN}, `partition` INT NOT NULL, record_offset BIGINT NOT NULL DEFAULT 0,"
                 " db_name VARCHAR(64) NOT NULL, table_name VARCHAR(64) NOT NULL, create_table LONGTEXT NULL,"
                 " arrived_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),"
                 " PRIMARY KEY (group_id, barrier, topic, `partition`)) ENGINE=InnoDB"
             )
             cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.done_table} ("
-                f" group_id {NAME_COLUMN}, barrier VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
-                " done_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),"
-                " PRIMARY KEY (group_id, barrier)) ENGINE=InnoDB"
+                "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+                "AND TABLE_NAME = 'applier_ddl_arrivals' AND COLUMN_NAME = 'record_offset'",
+                (self._database,),
             )
-            for table, columns in (
-                ("applier_ddl_arrivals", ("group_id", "topic")),
-                ("applier_ddl_done", ("group_id",)),
-            ):
-                exact_names(cur, self._database, table, columns)
+            row = cur.fetchone()
+            if not row or not row[0]:  # made by an earlier version of this round
+                cur.execute(f"ALTER TABLE {self.arrivals} ADD COLUMN record_offset BIGINT NOT NULL DEFAULT 0")
+            exact_names(cur, self._database, "applier_ddl_arrivals", ("group_id", "topic"))
+            self._ledger.create(cur, self._database)
         self._target.conn.commit()
 
     # --- statements run inside the checkpoint's transaction --------------------------------------
     def arrive(self, change: SchemaChange) -> Callable[[Any], None]:
         def run(cur: Any) -> None:
             cur.execute(
-                f"INSERT INTO {self.arrivals} (group_id, barrier, topic, `partition`, db_name, table_name, "
-                "create_table) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-                "ON DUPLICATE KEY UPDATE create_table = VALUES(create_table)",
+                f"INSERT INTO {self.arrivals} (group_id, barrier, topic, `partition`, record_offset, db_name, "
+                "table_name, create_table) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON DUPLICATE KEY UPDATE record_offset = VALUES(record_offset), create_table = VALUES(create_table)",
                 (
                     self._group,
                     barrier_id(change),
                     change.where.topic,
                     change.where.partition,
+                    change.where.offset,
                     change.database,
                     change.table,
                     change.create_table,
@@ -115,94 +159,77 @@ class DdlBarrier:
 
         return run
 
-    def leave(self, change: SchemaChange, last: list[bool]) -> Callable[[Any], None]:
-        """Delete this partition's arrival row; the last to leave deletes the done row too and
-        sets ``last[0]`` (the caller then drops what only the done row needed, after COMMIT)."""
-
+    def leave(self, change: SchemaChange) -> Callable[[Any], None]:
         def run(cur: Any) -> None:
-            barrier = barrier_id(change)
             cur.execute(
                 f"DELETE FROM {self.arrivals} WHERE group_id = %s AND barrier = %s AND topic = %s "
                 "AND `partition` = %s",
-                (self._group, barrier, change.where.topic, change.where.partition),
+                (self._group, barrier_id(change), change.where.topic, change.where.partition),
             )
-            cur.execute(
-                f"SELECT COUNT(*) FROM {self.arrivals} WHERE group_id = %s AND barrier = %s FOR UPDATE",
-                (self._group, barrier),
-            )
-            row = cur.fetchone()
-            if row and int(row[0]) == 0:
-                cur.execute(
-                    f"DELETE FROM {self.done_table} WHERE group_id = %s AND barrier = %s",
-                    (self._group, barrier),
-                )
-                last[0] = True
 
         return run
 
     # --- between transactions --------------------------------------------------------------------
-    def settle(
-        self, change: SchemaChange, execute: Callable[[dict[tuple[str, str], str | None]], None]
-    ) -> bool:
-        """True once the statement has run on the target (running it now if every participant has
-        arrived, with their recorded definitions); False while some have not arrived yet."""
-        barrier = barrier_id(change)
-        if self._is_done(barrier):
-            return True
-        expected = set(participants_of(change))
-        arrived = self._arrived(barrier)
-        missing = expected - set(arrived)
-        if missing:
-            log.debug("barrier %s waits for %s", barrier, sorted(missing))
-            return False
-        lock = "bp_ddl_" + hashlib.sha1(f"{self._group}\0{barrier}".encode()).hexdigest()[:32]
-        conn = self._target.conn
-        with conn.cursor() as cur:
-            cur.execute("SELECT GET_LOCK(%s, %s)", (lock, LOCK_WAIT_S))
-            got = cur.fetchone()
-        conn.commit()
-        if not got or got[0] != 1:
-            raise TransientError(f"another applier holds the lock of DDL barrier {barrier}; retrying")
-        try:
-            if not self._is_done(barrier):
-                definitions = {table: definition for table, definition in arrived.values()}
-                log.info("every participant of %s has arrived: applying %s", barrier, change.statement[:200])
-                execute(definitions)
-                with conn.cursor() as cur:
-                    cur.execute(
-                        f"INSERT IGNORE INTO {self.done_table} (group_id, barrier) VALUES (%s, %s)",
-                        (self._group, barrier),
-                    )
-                conn.commit()
-        finally:
-            with conn.cursor() as cur:
-                cur.execute("SELECT RELEASE_LOCK(%s)", (lock,))
-            conn.commit()
-        return True
-
-    def _is_done(self, barrier: str) -> bool:
-        conn = self._target.conn
+    def arrived(self, change: SchemaChange) -> bool:
+        """Whether this partition's arrival at ``change`` is committed already (by this member
+        before, or by one that owned it): then its checkpoint row is at the record, and a member
+        running the statement may hold that row locked — only :meth:`settle` can take it over."""
+        conn = self._guard.conn
         with conn.cursor() as cur:
             cur.execute(
-                f"SELECT 1 FROM {self.done_table} WHERE group_id = %s AND barrier = %s",
-                (self._group, barrier),
+                f"SELECT 1 FROM {self.arrivals} WHERE group_id = %s AND barrier = %s AND topic = %s "
+                "AND `partition` = %s",
+                (self._group, barrier_id(change), change.where.topic, change.where.partition),
             )
             found = cur.fetchone() is not None
         conn.commit()
         return found
 
-    def _arrived(self, barrier: str) -> dict[tuple[str, int], tuple[tuple[str, str], str | None]]:
-        """(topic, partition) → ((db, table) of its record, the definition recorded with it)."""
-        conn = self._target.conn
+    def settle(self, change: SchemaChange, execute: Callable[[Mapping[Table, str | None]], None]) -> bool:
+        """True once the statement has run on the target (running it now, with every
+        participant's recorded definition, if they have all arrived); False while some have not
+        arrived yet, or another member is running it right now."""
+        conn = self._guard.conn
+        with conn.cursor() as cur:
+            done = self._ledger.has(cur, change)
+        conn.commit()
+        if done:
+            return True
+        arrived = self._arrived(barrier_id(change))
+        missing = set(participants_of(change)) - set(arrived)
+        if missing:
+            log.debug("barrier %s waits for %s", barrier_id(change), sorted(missing))
+            return False
+        starts = {partition: offset for partition, (offset, _table, _definition) in arrived.items()}
+        try:
+            with guarded(self._target, self._guard, self._checkpoint, self._claims, starts, wait_s=2) as cur:
+                if self._ledger.has(cur, change):
+                    return True
+                log.info(
+                    "every participant of %s has arrived: applying %s",
+                    barrier_id(change),
+                    change.statement[:200],
+                )
+                execute({table: definition for _offset, table, definition in arrived.values()})
+                self._ledger.record(cur, change)
+        except CheckpointFenced:
+            return True  # a participant's row is past its record: the statement ran, all left
+        except BusyElsewhere:
+            return False
+        return True
+
+    def _arrived(self, barrier: str) -> dict[Partition, tuple[int, Table, str | None]]:
+        """(topic, partition) → (its record's offset, (db, table) of its record, the definition)."""
+        conn = self._guard.conn
         with conn.cursor() as cur:
             cur.execute(
-                f"SELECT topic, `partition`, db_name, table_name, create_table FROM {self.arrivals} "
+                f"SELECT topic, `partition`, record_offset, db_name, table_name, create_table FROM {self.arrivals} "
                 "WHERE group_id = %s AND barrier = %s",
                 (self._group, barrier),
             )
             rows = {
-                (str(t), int(p)): ((str(db), str(table)), None if d is None else str(d))
-                for t, p, db, table, d in cur.fetchall()
+                (str(t), int(p)): (int(o), (str(db), str(table)), None if d is None else str(d))
+                for t, p, o, db, table, d in cur.fetchall()
             }
         conn.commit()
         return rows

@@ -19,9 +19,12 @@ skips it) or never runs.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+import pymysql
 
 from applier.checkpoint import (
     NAME_COLUMN,
@@ -31,10 +34,18 @@ from applier.checkpoint import (
     commit_offsets,
     exact_names,
 )
-from applier.target import Session, Target, end_session
+from applier.target import Session, Target, end_session, running_statement
+from binlog_pipeline.errors import TransientError
 from binlog_pipeline.sql import qualified, quote
 
+LOCK_WAIT_TIMEOUT = 1205
+
 log = logging.getLogger(__name__)
+
+
+class BusyElsewhere(TransientError):
+    """Another member is running a DDL on these partitions right now (on the server, or holding
+    their checkpoint rows): wait for it."""
 
 
 class DdlClaims:
@@ -49,42 +60,66 @@ class DdlClaims:
             cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.name} ("
                 f" group_id {NAME_COLUMN}, topic {NAME_COLUMN}, `partition` INT NOT NULL,"
+                " claimant CHAR(32) CHARACTER SET ascii NOT NULL DEFAULT '',"
                 " session_id BIGINT NOT NULL, server_started DOUBLE NOT NULL,"
                 " claimed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),"
                 " PRIMARY KEY (group_id, topic, `partition`, session_id)) ENGINE=InnoDB"
             )
+            cur.execute(
+                "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+                "AND TABLE_NAME = 'applier_ddl_claims' AND COLUMN_NAME = 'claimant'",
+                (self._database,),
+            )
+            row = cur.fetchone()
+            if not row or not row[0]:  # made by an earlier version of this round
+                cur.execute(
+                    f"ALTER TABLE {self.name} ADD COLUMN claimant CHAR(32) CHARACTER SET ascii NOT NULL DEFAULT ''"
+                )
             exact_names(cur, self._database, "applier_ddl_claims", ("group_id", "topic"))
         target.conn.commit()
 
     def take_over(self, guard: Target, partitions: list[tuple[str, int]], mine: set[Session]) -> None:
-        """End every session another member claimed for these partitions (it lost them), then
-        claim them for ``mine`` — committed before the row lock is taken."""
+        """End the sessions another member claimed for these partitions (it lost them, or froze
+        while running a DDL on them) — unless one of them is running a statement on the server
+        right now (a long DDL: :class:`BusyElsewhere`, wait for it; killing it would only start it
+        over) — then claim them for ``mine``, committed before the row lock is taken."""
+        claimant = uuid.uuid4().hex
         conn = guard.conn
         with conn.cursor() as cur:
             for topic, partition in partitions:
                 cur.execute(
-                    f"SELECT session_id, server_started FROM {self.name} "
+                    f"SELECT claimant, session_id, server_started FROM {self.name} "
                     "WHERE group_id = %s AND topic = %s AND `partition` = %s",
                     (self._group, topic, partition),
                 )
-                others = {Session(int(i), float(t)) for i, t in cur.fetchall()} - mine
-                for session in sorted(others, key=lambda s: s.id):
-                    log.warning(
-                        "ending target session %s, left running a DDL on %s[%s] by a member that lost it",
-                        session.id,
-                        topic,
-                        partition,
-                    )
-                    end_session(cur, session, guard.user)
+                others: dict[str, set[Session]] = {}
+                for owner, session_id, started in cur.fetchall():
+                    session = Session(int(session_id), float(started))
+                    if session not in mine:
+                        others.setdefault(str(owner), set()).add(session)
+                for sessions in others.values():
+                    if any(running_statement(cur, session, guard.user) for session in sessions):
+                        conn.commit()
+                        raise BusyElsewhere(
+                            f"another member's DDL on {topic}[{partition}] is still running on the target"
+                        )
+                    for session in sorted(sessions, key=lambda s: s.id):
+                        log.warning(
+                            "ending target session %s, left holding a DDL on %s[%s] by a member that lost it",
+                            session.id,
+                            topic,
+                            partition,
+                        )
+                        end_session(cur, session, guard.user)
                 cur.execute(
                     f"DELETE FROM {self.name} WHERE group_id = %s AND topic = %s AND `partition` = %s",
                     (self._group, topic, partition),
                 )
                 for session in mine:
                     cur.execute(
-                        f"INSERT INTO {self.name} (group_id, topic, `partition`, session_id, server_started) "
-                        "VALUES (%s, %s, %s, %s, %s)",
-                        (self._group, topic, partition, session.id, session.server_started),
+                        f"INSERT INTO {self.name} (group_id, topic, `partition`, claimant, session_id, "
+                        "server_started) VALUES (%s, %s, %s, %s, %s, %s)",
+                        (self._group, topic, partition, claimant, session.id, session.server_started),
                     )
         conn.commit()
 
@@ -98,20 +133,38 @@ class DdlClaims:
 
 @contextmanager
 def guarded(
-    target: Target, guard: Target, checkpoint: CheckpointTable, claims: DdlClaims, starts: Offsets
+    target: Target,
+    guard: Target,
+    checkpoint: CheckpointTable,
+    claims: DdlClaims,
+    starts: Offsets,
+    wait_s: int | None = None,
 ) -> Iterator[Any]:
     """Run the body — a DDL on ``target``, which MySQL commits on its own — while the partitions'
     checkpoint rows are locked and proven ours on ``guard``: take over the claims, BEGIN, fence
     (else :class:`~applier.checkpoint.CheckpointFenced`, and the body does not run), the body,
     release the claims, COMMIT. Yields the guard's cursor, so that the body can move the rows in
-    that same transaction."""
+    that same transaction. ``wait_s``: give up waiting for the rows' locks after that long
+    (:class:`BusyElsewhere`) instead of the server's lock wait timeout."""
     partitions = sorted(starts)
     claims.take_over(guard, partitions, {target.session(), guard.session()})
     conn = guard.conn
     conn.begin()
     try:
         with conn.cursor() as cur:
-            checkpoint.fence(cur, starts)
+            if wait_s is not None:
+                cur.execute(f"SET SESSION innodb_lock_wait_timeout = {int(wait_s)}")
+            try:
+                checkpoint.fence(cur, starts)
+            except pymysql.MySQLError as exc:
+                if wait_s is not None and exc.args and exc.args[0] == LOCK_WAIT_TIMEOUT:
+                    raise BusyElsewhere(
+                        f"the checkpoint rows of {partitions} are locked by another member"
+                    ) from exc
+                raise
+            finally:
+                if wait_s is not None:
+                    cur.execute("SET SESSION innodb_lock_wait_timeout = DEFAULT")
             yield cur
             claims.release(cur, partitions)
         conn.commit()
@@ -123,7 +176,7 @@ def guarded(
 def commit_ddl(
     target: Target,
     guard: Target,
-    run_ddl: Callable[[], None],
+    apply: Callable[[Any], None],
     checkpoint: CheckpointTable,
     claims: DdlClaims,
     starts: Offsets,
@@ -135,13 +188,14 @@ def commit_ddl(
     1. :func:`guarded`: end the sessions of a member that lost the partition mid-DDL, claim it,
        BEGIN on ``guard``, lock the checkpoint row and check it is still at most where this member
        started (else another member went on, and the DDL does not run).
-    2. ``run_ddl()`` on the applier's own connection (idempotent: it may have run before a crash).
+    2. ``apply(cursor)``: the DDL on the applier's own connection (idempotent: it may have run before
+       a crash), and its row in the DDL ledger through the guard's cursor.
     3. Upsert the checkpoint row past the record, release the claim; COMMIT.
     4. Only now commit the offset to Kafka (a failure there loses nothing, as in
        :func:`~applier.checkpoint.commit_batch`).
     """
     with guarded(target, guard, checkpoint, claims, starts) as cur:
-        run_ddl()
+        apply(cur)
         upsert = checkpoint.upsert(offsets)
         cur.execute(upsert.sql, upsert.params)
     commit_offsets(consumer, offsets)

@@ -93,7 +93,7 @@ class Planner:
             yield from self._table_statements(writer, table_changes)
 
     def _table_statements(self, writer: TableWriter, changes: list[RowChange]) -> Iterator[Statement]:
-        if not writer.primary_key or writer.ordered:
+        if writer.exact_only:
             for change in changes:
                 yield from writer.exact(change)
             return

@@ -19,7 +19,6 @@ from typing import Any, NoReturn
 import pymysql
 from confluent_kafka import (
     OFFSET_BEGINNING,
-    OFFSET_END,
     Consumer,
     KafkaError,
     KafkaException,
@@ -29,7 +28,7 @@ from confluent_kafka import (
 
 from applier.batch import Batch, Diverted, Entry, partition_of
 from applier.checkpoint import CheckpointTable, commit_batch, commit_offsets, execute_all, resume_at
-from applier.ddl_barrier import DdlBarrier, spans_partitions
+from applier.ddl_barrier import DdlBarrier, DdlLedger, spans_partitions
 from applier.ddl_guard import DdlClaims, commit_ddl, guarded
 from applier.messages import BadMessage, Coordinates, RowChange, SchemaChange, decode
 from applier.planner import STRICT, Planner, Route
@@ -51,7 +50,7 @@ from binlog_pipeline.metrics import (
     APPLIER_SCHEMA_CHANGES,
 )
 from binlog_pipeline.retry import observed_retry, retrying
-from schemas.ddl import is_pure_rename
+from schemas.ddl import is_pure_rename, is_truncate
 from schemas.registry import TopicSchemaStore
 from schemas.topics import TopicNames
 
@@ -69,6 +68,11 @@ STATIC_MEMBERSHIP_REFUSED = (
     "(e.g. 10000) instead"
 )
 Offsets = dict[tuple[str, int], int]
+# A member that runs a long DDL does not poll meanwhile; librdkafka's default (5 min) would make it
+# leave the group mid-ALTER, and the next owner would wait for that ALTER all the same. A crashed
+# or frozen member is still found by its missing heartbeats (session.timeout.ms).
+POLL_INTERVAL = "max.poll.interval.ms"
+DDL_POLL_INTERVAL_MS = 3_600_000
 
 
 class ApplierRunner:
@@ -86,10 +90,15 @@ class ApplierRunner:
         self._topics = TopicNames(settings.topic_prefix)
         self._store = TopicSchemaStore(settings.librdkafka(), self._topics.schemas)
         self.target = Target(settings.target_url)
+        # DDL runs on the target connection while the checkpoint row is locked on this one
+        self._guard = Target(settings.target_url)
         self._checkpoint = CheckpointTable(settings.checkpoint_table, settings.group_id)
         self._schema = SchemaApplier(self.target, settings, self._topics)
-        self._ddl = DdlBarrier(self.target, self._checkpoint.database, settings.group_id)
         self._claims = DdlClaims(self._checkpoint.database, settings.group_id)
+        self._ledger = DdlLedger(self._checkpoint.database, settings.group_id)
+        self._ddl = DdlBarrier(
+            self.target, self._guard, self._checkpoint, self._claims, self._ledger, settings.group_id
+        )
         self._planner = Planner(Route(dict(settings.routes)), self._schema.target_table)
         self._consumer = Consumer(
             settings.consumer_librdkafka(
@@ -106,6 +115,11 @@ class ApplierRunner:
                     # Prefetch at most 16 MB per partition queue (librdkafka's default is 64 MB):
                     # batches are 5,000 rows, so more buys no speed, only memory.
                     "queued.max.messages.kbytes": 16384,
+                    **(
+                        {}
+                        if POLL_INTERVAL in settings.kafka or POLL_INTERVAL in settings.kafka_consumer
+                        else {POLL_INTERVAL: DDL_POLL_INTERVAL_MS}
+                    ),
                 },
             )
         )
@@ -121,8 +135,6 @@ class ApplierRunner:
         self._dead_lettered: set[Coordinates] = (
             set()
         )  # sent in this attempt (the culprit pass repeats a batch)
-        # DDL runs on the target connection while the checkpoint row is locked on this one
-        self._guard = Target(settings.target_url)
         self._reconcile = False
         # partitions held at a RENAME record until the source table's topic applied the rename
         self._waiting: dict[tuple[str, int], tuple[SchemaChange, float]] = {}
@@ -169,9 +181,11 @@ class ApplierRunner:
         """Take the partitions, paused, and leave where each starts to the main loop
         (:meth:`_start_assigned`): in a callback an error (a broker or target that does not answer
         for a moment) cannot be retried, and a start chosen without all its facts could skip
-        changes. Assigned at the log end, so that nothing is fetched — or reset — meanwhile."""
+        changes. The placeholder is the log *start*: librdkafka may apply its lookup after the
+        main loop's seek (seen in chaos: a placeholder at the log end skipped two transactions),
+        and a position moved back only makes the batch drop messages it has already applied."""
         for tp in partitions:
-            tp.offset = OFFSET_END
+            tp.offset = OFFSET_BEGINNING
         consumer.incremental_assign(partitions)
         consumer.pause(partitions)
         self._unstarted.update((tp.topic, tp.partition) for tp in partitions)
@@ -351,7 +365,24 @@ class ApplierRunner:
                 continue
             changes = [e for e in segment if isinstance(e, RowChange)]
             self._ensure_tables(changes)
+            self._refuse_unordered(changes)
             self._apply_changes(changes, segment)
+
+    def _refuse_unordered(self, changes: list[RowChange]) -> None:
+        """Rows of a table applied in exact order (no primary key, or unique secondary keys on the
+        target) must all come from one partition: rows spread by key over several cannot be put
+        back in order, and a unique value moving between keys could then land on the wrong row."""
+        for change in changes:
+            if change.where.partition != 0 and self._planner.writer(change).exact_only:
+                table = ".".join(self._planner.target_of(change))
+                raise PermanentError(
+                    f"message {change.where} (table {table}, key {change.describe_key()}) comes from partition "
+                    f"{change.where.partition}, but {table} must be applied in source order (it has no primary "
+                    "key, or unique secondary keys on the target): its rows cannot be ordered across "
+                    "partitions. The producer spreads such tables by key only when it found no unique key on "
+                    "the source (a key added or dropped while it was behind); re-sync the table "
+                    "(snapshot --table) or run this table's topic with one partition"
+                )
 
     def _ensure_tables(self, changes: list[RowChange]) -> None:
         """Create the target tables these changes need and lack — while their partitions'
@@ -376,10 +407,20 @@ class ApplierRunner:
         owner cannot run it a second time while the old one still is."""
         key = partition_of(change)
         offsets = {key: change.where.offset + 1}
+
+        def apply(cur: Any) -> None:
+            if change.kind == "ddl" and self._ledger.has(cur, change) and not is_truncate(change.statement):
+                # replayed: it ran here before, on a definition older than the target's now
+                log.info("DDL already applied (ledger), skipping: %s", change.statement[:200])
+                return
+            self._schema.apply(change)
+            if change.kind == "ddl":
+                self._ledger.record(cur, change)
+
         commit_ddl(
             self.target,
             self._guard,
-            lambda: self._schema.apply(change),
+            apply,
             self._checkpoint,
             self._claims,
             {key: self.positions.get(key, -1)},
@@ -391,23 +432,30 @@ class ApplierRunner:
 
     # --- DDL that spans partitions (applier/ddl_barrier.py) ----------------------------------------
     def _reach_barrier(self, change: SchemaChange) -> bool:
-        """Record that this partition reached ``change`` (everything before it is committed), then
-        pass it if the statement has run or can run now. False: hold the partition here."""
+        """Record that this partition reached ``change`` (everything before it is committed; its
+        checkpoint row moves up to the record), then pass it if the statement has run or can run
+        now. False: hold the partition here."""
         key = partition_of(change)
-        # the checkpoint row stays at the record (the record is the first of a partition never
-        # committed before: nothing ahead of it to apply)
-        at = {key: max(self.positions[key], change.where.offset)}
-        commit_batch(self.target, self._ddl.arrive(change), self._checkpoint, at, at, self._consumer)
+        at = {key: change.where.offset}
+        if not (self.positions[key] == change.where.offset and self._ddl.arrived(change)):
+            commit_batch(
+                self.target,
+                self._ddl.arrive(change),
+                self._checkpoint,
+                {key: self.positions[key]},
+                at,
+                self._consumer,
+            )
+            self.positions.update(at)
         return self._pass_if_settled(change)
 
     def _pass_if_settled(self, change: SchemaChange) -> bool:
         if not self._ddl.settle(change, lambda definitions: self._schema.apply(change, definitions)):
             return False
         self.target.forget_tables()  # the statement ran here or on another member
-        last = [False]
-        self._commit([change], self._ddl.leave(change, last))
-        if last[0] and is_pure_rename(change.statement):
-            self._schema.renames.forget(change.statement_id)
+        self._commit([change], self._ddl.leave(change))
+        if is_pure_rename(change.statement):
+            self._schema.renames.forget(change.statement_id)  # the ledger says it ran; the marker is spent
         return True
 
     def _hold(self, change: SchemaChange) -> None:
@@ -425,7 +473,8 @@ class ApplierRunner:
 
     def _resume_ready(self) -> None:
         for key, (change, since) in list(self._waiting.items()):
-            if self._pass_if_settled(change):
+            if self.positions.get(key, -1) > change.where.offset or self._pass_if_settled(change):
+                # (past it already: a leave whose COMMIT's reply was lost, as reconcile found)
                 self._consumer.seek(TopicPartition(*key, self.positions[key]))
                 self._consumer.resume([TopicPartition(*key)])
                 del self._waiting[key]

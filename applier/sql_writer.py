@@ -44,6 +44,8 @@ class TableWriter:
         self.primary_key = primary_key
         self.target = target
         self.ordered = target.unique_secondary
+        # applied one change at a time in stream order (never coalesced)
+        self.exact_only = self.ordered or not primary_key
         on_target = {column.name: column for column in target.columns}
         written = tuple(
             spec for spec in columns if not (spec.name in on_target and on_target[spec.name].generated)

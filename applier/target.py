@@ -117,11 +117,23 @@ def end_session(cur: Any, session: Session, user: str | None) -> None:
         time.sleep(0.05)
 
 
+def running_statement(cur: Any, session: Session, user: str | None) -> bool:
+    """Whether ``session`` (ours, on this server since it started) is executing a statement now."""
+    if abs(server_started(cur) - session.server_started) > 2:
+        return False
+    cur.execute("SELECT USER, COMMAND FROM information_schema.PROCESSLIST WHERE ID = %s", (session.id,))
+    row = cur.fetchone()
+    return bool(row) and str(row[0]) == user and str(row[1]) in ("Query", "Execute")
+
+
 def server_started(cur: Any) -> float:
-    """When the server started (epoch seconds, ±1 s): tells a restart apart."""
+    """When the server started (epoch seconds by the server's own clock, ±1 s): tells a restart
+    apart, whatever the clocks of the members that compare it."""
     cur.execute("SHOW GLOBAL STATUS LIKE 'Uptime'")
     row = cur.fetchone()
-    return time.time() - float(row[1]) if row else 0.0
+    cur.execute("SELECT UNIX_TIMESTAMP()")
+    now = cur.fetchone()
+    return float(now[0]) - float(row[1]) if row and now else 0.0
 
 
 @dataclass(frozen=True)

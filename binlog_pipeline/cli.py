@@ -427,8 +427,9 @@ def snapshot_command(
         config, sets, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix, source_url=source_url
     )
     with reported_errors(settings):
+        requested_at = None
         if tables:
-            request_snapshot(settings, tables)
+            requested_at = request_snapshot(settings, tables)
             typer.echo(
                 f"requested a snapshot of {', '.join(tables)} from {settings.effective_transactional_id()}"
             )
@@ -436,12 +437,12 @@ def snapshot_command(
             if not tables:
                 typer.echo(describe(snapshot_progress(settings)))
             return
-        follow_with_bar(settings)
+        follow_with_bar(settings, requested_at)
 
 
-def follow_with_bar(settings: Settings) -> None:
+def follow_with_bar(settings: Settings, requested_at: int | None = None) -> None:
     """A rich progress bar over the committed snapshot progress: rows done of the estimate,
-    tables, rows/s and ETA."""
+    tables, rows/s and ETA (once the producer has taken the request sent at ``requested_at``)."""
     from rich.progress import (
         BarColumn,
         Progress,
@@ -468,7 +469,12 @@ def follow_with_bar(settings: Settings) -> None:
 
         def show(progress: SnapshotProgress | None) -> None:
             if progress is None:
-                bar.update(task, description="no snapshot recorded")
+                bar.update(
+                    task,
+                    description="waiting for the producer to take the request"
+                    if requested_at is not None
+                    else "no snapshot recorded",
+                )
                 return
             done, total = progress.rows_done(), max(progress.rows_estimated(), progress.rows_done(), 1)
             speed = bar.tasks[0].speed
@@ -481,7 +487,7 @@ def follow_with_bar(settings: Settings) -> None:
                 rows=f"{done:,}/~{total:,} rows",
             )
 
-        final = follow(settings, 1.0, show)
+        final = follow(settings, 1.0, show, requested_at)
     if final is not None and not final.running:
         typer.echo(f"snapshot complete: {final.count_tables()} tables, {final.rows_done():,} rows")
 

@@ -14,6 +14,11 @@ from binlog_pipeline.errors import PermanentError, TransientError
 from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
+# Local errors librdkafka does not flag retriable, but that only say the broker did not answer
+# (found by chaos: a topic created during a broker restart stopped the producer).
+BROKER_UNREACHABLE = frozenset(
+    {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError._WAIT_COORD}
+)
 
 
 def create_topic(
@@ -33,7 +38,7 @@ def create_topic(
         err: KafkaError = exc.args[0]
         if err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
             return False
-        if err.retriable():
+        if err.retriable() or err.code() in BROKER_UNREACHABLE:
             raise TransientError(f"creating topic {name}: {err.str()}") from exc
         raise PermanentError(
             f"cannot create topic {name}: {err.str()} (create it yourself or allow this principal to CREATE topics)"

@@ -197,7 +197,9 @@ class TransactionalPublisher:
                 if time.monotonic() > deadline or self._stopping():
                     self.needs_replacing = True  # the commit is still in progress in this client
                     raise self._failure(exc, doing) from exc
-                log.warning("the Kafka transaction's commit is not confirmed yet, committing again: %s", err.str())
+                log.warning(
+                    "the Kafka transaction's commit is not confirmed yet, committing again: %s", err.str()
+                )
 
     def _failure(self, exc: KafkaException, doing: str) -> PipelineError:
         error = classify(exc, doing)
@@ -247,5 +249,9 @@ class TransactionalPublisher:
         return Checkpoint.from_json(latest) if latest is not None else None
 
     def close(self) -> None:
+        """Abort what is open and let go; never raises (a broken instance is closed to be replaced)."""
         self.abort()
-        self._producer.flush(5)
+        try:
+            self._producer.flush(5)
+        except KafkaException as exc:
+            log.warning("closing the Kafka producer: %s", exc.args[0].str())

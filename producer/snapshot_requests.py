@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
@@ -30,21 +31,25 @@ def encode_request(tables: list[str]) -> bytes:
     return json.dumps({"tables": tables, "requested_at": time.time()}).encode()
 
 
-def send_request(settings: Settings, topic: str, tables: list[str]) -> None:
-    """Append a request and wait until the broker has it (acks=all)."""
+def send_request(settings: Settings, topic: str, tables: list[str]) -> int:
+    """Append a request and wait until the broker has it (acks=all); returns its offset."""
     producer = Producer(settings.producer_librdkafka(acks="all", **{"enable.idempotence": True}))
     errors: list[str] = []
+    offsets: list[int] = []
 
-    def delivered(err: object, _msg: object) -> None:
+    def delivered(err: object, msg: Any) -> None:
         if err is not None:
             errors.append(str(err))
+        else:
+            offsets.append(int(msg.offset()))
 
     producer.produce(
         topic, encode_request(tables), settings.effective_transactional_id().encode(), on_delivery=delivered
     )
     remaining = producer.flush(settings.kafka_timeout_s)
-    if remaining or errors:
+    if remaining or errors or not offsets:
         raise TransientError(f"the snapshot request was not acknowledged by Kafka: {errors or 'timed out'}")
+    return offsets[0]
 
 
 class RequestReader:

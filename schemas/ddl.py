@@ -108,6 +108,10 @@ def rename_pairs(statement: str, default_db: str) -> list[tuple[Table, Table]]:
     return list(zip(tables[0::2], tables[1::2], strict=True))
 
 
+def is_truncate(statement: str) -> bool:
+    return statement_kind(statement) == "TRUNCATE"
+
+
 def is_pure_rename(statement: str) -> bool:
     """RENAME TABLE (atomic, any number of pairs), as opposed to an ALTER TABLE that renames too."""
     return statement_kind(statement) == "RENAME TABLE"

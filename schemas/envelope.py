@@ -140,7 +140,10 @@ SCHEMA_CHANGE = WriterSchema.build(
                     "items": {
                         "type": "record",
                         "name": "Participant",
-                        "fields": [{"name": "topic", "type": "string"}, {"name": "partitions", "type": "int"}],
+                        "fields": [
+                            {"name": "topic", "type": "string"},
+                            {"name": "partitions", "type": "int"},
+                        ],
                     },
                 },
                 "default": [],

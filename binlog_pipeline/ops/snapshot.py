@@ -19,7 +19,7 @@ from producer.source_tables import captured_tables
 from schemas.topics import TopicNames
 
 
-def request_snapshot(settings: Settings, tables: list[str]) -> None:
+def request_snapshot(settings: Settings, tables: list[str]) -> int:
     """Check each ``db.table`` exists on the source and is captured, then append the request
     (the producer takes it at its next safe point, or when it next starts)."""
     settings.require("source_url")
@@ -45,12 +45,20 @@ def request_snapshot(settings: Settings, tables: list[str]) -> None:
             )
     topic = TopicNames(settings.topic_prefix).snapshot_requests
     ensure_topic(settings, topic)
-    send_request(settings, topic, tables)
+    return send_request(settings, topic, tables)
 
 
 def snapshot_progress(settings: Settings) -> SnapshotProgress | None:
     checkpoint = latest_checkpoints(settings).get(settings.effective_transactional_id())
     return None if checkpoint is None else checkpoint.snapshot
+
+
+def _taken(settings: Settings, requested_at: int) -> tuple[bool, SnapshotProgress | None]:
+    """Whether the producer has taken the request at ``requested_at``, and its progress since."""
+    checkpoint = latest_checkpoints(settings).get(settings.effective_transactional_id())
+    if checkpoint is None or checkpoint.snapshot_requests_offset <= requested_at:
+        return False, None
+    return True, checkpoint.snapshot
 
 
 def describe(progress: SnapshotProgress | None) -> str:
@@ -75,12 +83,20 @@ def describe(progress: SnapshotProgress | None) -> str:
 
 
 def follow(
-    settings: Settings, every_s: float, show: Callable[[SnapshotProgress | None], None]
+    settings: Settings,
+    every_s: float,
+    show: Callable[[SnapshotProgress | None], None],
+    requested_at: int | None = None,
 ) -> SnapshotProgress | None:
-    """Call ``show`` with the committed progress every ``every_s`` until no snapshot runs."""
+    """Call ``show`` with the committed progress every ``every_s`` until no snapshot runs — after
+    the producer has taken the request sent at offset ``requested_at`` of the request topic (until
+    then the last snapshot's progress says nothing about this one)."""
     while True:
-        progress = snapshot_progress(settings)
+        if requested_at is None:
+            taken, progress = True, snapshot_progress(settings)
+        else:
+            taken, progress = _taken(settings, requested_at)
         show(progress)
-        if progress is None or not progress.running:
+        if taken and (progress is None or not progress.running):
             return progress
         time.sleep(every_s)
