@@ -28,6 +28,7 @@ from confluent_kafka import (
 
 from applier.batch import Batch, Diverted, Entry, partition_of
 from applier.checkpoint import CheckpointTable, commit_batch, commit_offsets, execute_all, resume_at
+from applier.continuity import SeekWatch
 from applier.ddl_barrier import DdlBarrier, DdlLedger, spans_partitions
 from applier.ddl_guard import DdlClaims, commit_ddl, guarded
 from applier.messages import BadMessage, Coordinates, RowChange, SchemaChange, decode
@@ -132,6 +133,7 @@ class ApplierRunner:
         self.positions: Offsets = {}
         self._filling: Batch | None = None  # the batch consume() is adding to (rebalances edit it)
         self._unstarted: set[tuple[str, int]] = set()  # assigned, paused, start not chosen yet
+        self._seeks = SeekWatch(settings)
         self._dead_lettered: set[Coordinates] = (
             set()
         )  # sent in this attempt (the culprit pass repeats a batch)
@@ -210,6 +212,7 @@ class ApplierRunner:
             offset = start if start >= 0 else OFFSET_BEGINNING
             self.positions[key] = offset
             self._consumer.seek(TopicPartition(*key, offset))
+            self._seeks.sought(key, offset)
             if key in stored and stored[key] > kafka.get(key, -1):
                 ahead[key] = stored[key]  # a COMMIT whose Kafka offset commit never happened
             if key in stored and stored[key] < kafka.get(key, -1):
@@ -238,6 +241,7 @@ class ApplierRunner:
         keys = [(tp.topic, tp.partition) for tp in partitions]
         for key in keys:
             self._unstarted.discard(key)
+            self._seeks.forget(key)
             self.positions.pop(key, None)
             with contextlib.suppress(KeyError):  # no longer ours: no stale lag on the dashboard
                 APPLIER_LAG_MESSAGES.remove(key[0], str(key[1]))
@@ -251,6 +255,7 @@ class ApplierRunner:
         for (topic, partition), offset in self.positions.items():
             try:
                 self._consumer.seek(TopicPartition(topic, partition, offset))
+                self._seeks.sought((topic, partition), offset)
             except KafkaException as exc:
                 log.warning("seek %s[%s] to %s failed: %s", topic, partition, offset, exc)
 
@@ -319,6 +324,7 @@ class ApplierRunner:
                     where = Coordinates(str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0))
                     if not batch.accepts(where):
                         continue  # a partition revoked meanwhile, or delivered again after a seek
+                    self._seeks.delivered((where.topic, where.partition), where.offset)
                     try:
                         batch.add(decode(self._store, where, msg.value()))
                     except BadMessage as exc:
@@ -464,6 +470,7 @@ class ApplierRunner:
         tp = TopicPartition(*key, self.positions.get(key, change.where.offset))
         self._consumer.pause([tp])
         self._consumer.seek(tp)
+        self._seeks.forget(key)  # paused: checked again from where it resumes
         self._waiting[key] = (change, time.monotonic())
         log.info(
             "holding %s until every partition of its statement has reached it",
@@ -476,6 +483,7 @@ class ApplierRunner:
             if self.positions.get(key, -1) > change.where.offset or self._pass_if_settled(change):
                 # (past it already: a leave whose COMMIT's reply was lost, as reconcile found)
                 self._consumer.seek(TopicPartition(*key, self.positions[key]))
+                self._seeks.sought(key, self.positions[key])
                 self._consumer.resume([TopicPartition(*key)])
                 del self._waiting[key]
                 log.info("resuming %s[%s]: its statement was applied", *key, extra=change.where.log_fields())
