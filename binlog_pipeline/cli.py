@@ -245,7 +245,7 @@ def replay_command(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Make the applier re-apply table topics from an earlier point: lowers the group's committed
-    offsets AND the target checkpoint rows (the applier resumes at the later of the two). Only
+    offsets AND the target checkpoint rows (the applier resumes at the target row when there is one). Only
     moves backwards (except over a retention gap, with --accept-retention-gap); refuses while the
     group has active members. Stop the applier first, run this, start it again."""
     from pydantic import TypeAdapter, ValidationError

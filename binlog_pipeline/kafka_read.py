@@ -31,7 +31,11 @@ def read_to_end(
     consumer: Consumer, topic: str, partition: int = 0, start: int = 0, timeout_s: float = 30.0
 ) -> Iterator[Message]:
     """Yield every committed message of ``topic[partition]`` from ``start`` to the end as of the
-    call (partition EOF). Raises :class:`TransientError` on timeout, ``KafkaException`` on errors."""
+    call: the high watermark then, or a partition EOF before it. Raises :class:`TransientError` on
+    timeout, ``KafkaException`` on errors.
+
+    Not "until EOF": while a transactional producer keeps writing, a read_committed consumer never
+    sees one (the end moves on before it gets there)."""
     tp = TopicPartition(topic, partition, start)
     _, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
     if high <= start:
@@ -41,9 +45,14 @@ def read_to_end(
     try:
         while True:
             if time.monotonic() > deadline:
-                raise TransientError(f"timed out reading {topic}[{partition}] to its end")
+                raise TransientError(
+                    f"timed out reading {topic}[{partition}] to offset {high} "
+                    f"(at {_position(consumer, tp)} after {timeout_s:.0f} s)"
+                )
             msg = consumer.poll(0.5)
             if msg is None:
+                if _position(consumer, tp) >= high:  # past the last commit marker below it
+                    return
                 continue
             error = msg.error()
             if error is not None:
@@ -51,5 +60,12 @@ def read_to_end(
                     return
                 raise KafkaException(error)
             yield msg
+            if _position(consumer, tp) >= high:
+                return
     finally:
         consumer.unassign()
+
+
+def _position(consumer: Consumer, tp: TopicPartition) -> int:
+    """The next offset the consumer will return (negative before the first fetch)."""
+    return int(consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset)

@@ -65,7 +65,7 @@ class PartitionReplay:
     partition: int
     kafka_committed: int | None
     target_checkpoint: int | None
-    current: int  # where the applier would resume: the later of the two
+    current: int  # where the applier would resume: the target row, else the Kafka commit
     new: int
     end: int  # high watermark
     keyless_table: str | None  # db.table when the partition carries changes of a table without a key
