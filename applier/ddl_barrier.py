@@ -126,14 +126,6 @@ class DdlBarrier:
                 " arrived_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),"
                 " PRIMARY KEY (group_id, barrier, topic, `partition`)) ENGINE=InnoDB"
             )
-            cur.execute(
-                "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
-                "AND TABLE_NAME = 'applier_ddl_arrivals' AND COLUMN_NAME = 'record_offset'",
-                (self._database,),
-            )
-            row = cur.fetchone()
-            if not row or not row[0]:  # made by an earlier version of this round
-                cur.execute(f"ALTER TABLE {self.arrivals} ADD COLUMN record_offset BIGINT NOT NULL DEFAULT 0")
             exact_names(cur, self._database, "applier_ddl_arrivals", ("group_id", "topic"))
             self._ledger.create(cur, self._database)
         self._target.conn.commit()

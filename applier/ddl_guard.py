@@ -65,16 +65,6 @@ class DdlClaims:
                 " claimed_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),"
                 " PRIMARY KEY (group_id, topic, `partition`, session_id)) ENGINE=InnoDB"
             )
-            cur.execute(
-                "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
-                "AND TABLE_NAME = 'applier_ddl_claims' AND COLUMN_NAME = 'claimant'",
-                (self._database,),
-            )
-            row = cur.fetchone()
-            if not row or not row[0]:  # made by an earlier version of this round
-                cur.execute(
-                    f"ALTER TABLE {self.name} ADD COLUMN claimant CHAR(32) CHARACTER SET ascii NOT NULL DEFAULT ''"
-                )
             exact_names(cur, self._database, "applier_ddl_claims", ("group_id", "topic"))
         target.conn.commit()
 

@@ -337,6 +337,7 @@ def test_kill9_at_each_point(
         assert process.terminate() == 0, process.log()
 
 
+@pytest.mark.slow  # CI time: every chaos run in the fast suite kills and restarts the broker mid-apply
 def test_broker_restart_mid_apply(pipeline: Pipeline) -> None:
     """The broker stops while changes flow and comes back: nothing lost, nothing doubled."""
     stack = pipeline.services.stack

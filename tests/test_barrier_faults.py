@@ -68,29 +68,19 @@ def test_stalled_member_does_not_rerun_a_barrier_truncate_after_the_new_owner_mo
         "CREATE TABLE `{db}`.k (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)",
         "INSERT INTO `{db}`.k SELECT seq, CONCAT('v', seq) FROM `{db}`.seq_1_to_20",
     )
-    proxy = TcpProxy(m.services.target_url.port)
-    try:
-        stalled = m.start(port=proxy.port)
-        wait_for(lambda: equal(m.services, m.db, ("k",)), what="k equal")
-        proxy.set_rule(TAKE_OVER, "stall_before", times=1)
-        m.source("TRUNCATE TABLE `{db}`.k")
-        wait_for(proxy.stalled.is_set, what="the first member to be held on its way to the barrier's rows")
-        stalled.signal(signal.SIGSTOP)
-        m.start()  # takes both partitions once the frozen member's session expires
-        m.source("INSERT INTO `{db}`.k SELECT seq, CONCAT('after', seq) FROM `{db}`.seq_21_to_26")
-        wait_for(lambda: equal(m.services, m.db, ("k",)), timeout_s=90, what="k equal via the new owner")
-        applied = m.checkpoint_rows()
-        proxy.clear_rule()
-        stalled.signal(signal.SIGCONT)
-        time.sleep(8)
-        state = table_state(m.services, m.db, "k")
-        assert equal(m.services, m.db, ("k",)), (
-            f"the stalled member ran the barrier's TRUNCATE again after the new owner applied rows past "
-            f"it (source, target checksum and rows: {state}); checkpoint rows {applied} -> "
-            f"{m.checkpoint_rows()}"
-        )
-    finally:
-        proxy.close()
+    applied = m.stall_then_take_over(
+        TAKE_OVER,
+        "TRUNCATE TABLE `{db}`.k",
+        ("INSERT INTO `{db}`.k SELECT seq, CONCAT('after', seq) FROM `{db}`.seq_21_to_26",),
+        ("k",),
+        held="the first member to be held on its way to the barrier's rows",
+    )
+    state = table_state(m.services, m.db, "k")
+    assert equal(m.services, m.db, ("k",)), (
+        f"the stalled member ran the barrier's TRUNCATE again after the new owner applied rows past "
+        f"it (source, target checksum and rows: {state}); checkpoint rows {applied} -> "
+        f"{m.checkpoint_rows()}"
+    )
 
 
 def test_stalled_member_does_not_rerun_a_swap_after_the_new_owner_moved_on(members: Members) -> None:
@@ -105,32 +95,17 @@ def test_stalled_member_does_not_rerun_a_swap_after_the_new_owner_moved_on(membe
         "INSERT INTO `{db}`.a VALUES (1, 'a1'), (2, 'a2')",
         "INSERT INTO `{db}`.b VALUES (1, 'b1')",
     )
-    proxy = TcpProxy(m.services.target_url.port)
-    try:
-        stalled = m.start(port=proxy.port)
-        wait_for(lambda: equal(m.services, m.db, ("a", "b")), what="a and b equal")
-        proxy.set_rule(TAKE_OVER, "stall_before", times=1)
-        m.source("RENAME TABLE `{db}`.a TO `{db}`.tmp, `{db}`.b TO `{db}`.a, `{db}`.tmp TO `{db}`.b")
-        wait_for(proxy.stalled.is_set, what="the first member to be held on its way to the barrier's rows")
-        stalled.signal(signal.SIGSTOP)
-        m.start()  # takes every partition once the frozen member's session expires
-        m.source(
-            "INSERT INTO `{db}`.a VALUES (10, 'new in a')", "INSERT INTO `{db}`.b VALUES (20, 'new in b')"
-        )
-        wait_for(
-            lambda: equal(m.services, m.db, ("a", "b")), timeout_s=90, what="a and b equal via the new owner"
-        )
-        proxy.clear_rule()
-        stalled.signal(signal.SIGCONT)
-        time.sleep(8)
-        rows = {
-            t: query(m.services.target_admin, f"SELECT * FROM `{m.db}`.{t} ORDER BY id") for t in ("a", "b")
-        }
-        assert equal(m.services, m.db, ("a", "b")), (
-            f"the stalled member ran the swap again after the new owner applied rows past it: target {rows}"
-        )
-    finally:
-        proxy.close()
+    m.stall_then_take_over(
+        TAKE_OVER,
+        "RENAME TABLE `{db}`.a TO `{db}`.tmp, `{db}`.b TO `{db}`.a, `{db}`.tmp TO `{db}`.b",
+        ("INSERT INTO `{db}`.a VALUES (10, 'new in a')", "INSERT INTO `{db}`.b VALUES (20, 'new in b')"),
+        ("a", "b"),
+        held="the first member to be held on its way to the barrier's rows",
+    )
+    rows = {t: query(m.services.target_admin, f"SELECT * FROM `{m.db}`.{t} ORDER BY id") for t in ("a", "b")}
+    assert equal(m.services, m.db, ("a", "b")), (
+        f"the stalled member ran the swap again after the new owner applied rows past it: target {rows}"
+    )
 
 
 def test_member_frozen_while_running_a_barrier_statement_does_not_stall_the_new_owner(

@@ -112,6 +112,7 @@ def test_dockerfile_is_multi_stage_slim_and_non_root() -> None:
     assert "/readyz" in final  # HEALTHCHECK
 
 
+@pytest.mark.slow  # CI time: builds every wheel; the packaging, not a guarantee of the pipeline
 @pytest.mark.integration
 def test_image_pip_step_installs_from_wheels_only(tmp_path: Path) -> None:
     """The Dockerfile's install line, run here in a fresh venv from a clean copy: every dependency

@@ -138,6 +138,7 @@ def pt_online_schema_change(p: Pipeline, table: str, alter: str) -> None:
     w.pt_online_schema_change(p.services.source_admin, p.db, table, alter)
 
 
+@pytest.mark.slow  # CI time: the two-applier test below runs the same change under the same load
 def test_pt_online_schema_change_under_load(pipeline: Pipeline) -> None:
     """pt-online-schema-change adds a column to a captured table while writes go on: the target
     gets the same table (new column, every row) and none of the tool's tables are left behind."""

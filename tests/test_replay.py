@@ -155,5 +155,7 @@ def test_replay_errors(services: Services, topic_prefix: str) -> None:
         "127.0.0.1:1",
         "--set",
         "kafka=socket.timeout.ms=2000",
+        "--set",
+        "kafka_timeout_s=5",
     )
     assert down.returncode == 2 and "127.0.0.1:1" in down.stderr, down.stderr
