@@ -117,6 +117,20 @@ class CheckpointTable:
         keys = sorted(starts)
         if not keys:
             return
+        # A partition without a row yet gets one at the batch's start first: that insert waits for
+        # any other transaction inserting the same row, so a racing member then sees the committed
+        # row below. A locking read of a missing row alone proves nothing under READ COMMITTED (no
+        # gap lock): both members' batches would commit.
+        fresh = [(key, starts[key]) for key in keys if starts[key] >= 0]
+        if fresh:
+            cur.execute(
+                f"INSERT INTO {self.name} (group_id, topic, `partition`, next_offset) VALUES "
+                + ", ".join(["(%s, %s, %s, %s)"] * len(fresh))
+                + " ON DUPLICATE KEY UPDATE next_offset = next_offset",
+                tuple(
+                    v for (topic, partition), start in fresh for v in (self.group_id, topic, partition, start)
+                ),
+            )
         params: list[Any] = [self.group_id]
         for topic, partition in keys:
             params += [topic, partition]

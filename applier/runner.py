@@ -209,7 +209,9 @@ class ApplierRunner:
         ahead: Offsets = {}
         for key in keys:
             start = starts[key]
-            offset = start if start >= 0 else OFFSET_BEGINNING
+            # Never applied: the log start, as an offset. check_retention proved it is 0; a logical
+            # "beginning" would follow the log start wherever retention moves it later, silently.
+            offset = max(start, 0)
             self.positions[key] = offset
             self._consumer.seek(TopicPartition(*key, offset))
             self._seeks.sought(key, offset)
@@ -227,7 +229,7 @@ class ApplierRunner:
             log.info(
                 "assigned %s[%s] from offset %s",
                 *key,
-                start if start >= 0 else "beginning",
+                start if start >= 0 else "0 (nothing applied yet)",
                 extra={"kafka_committed": kafka.get(key), "target_checkpoint": stored.get(key)},
             )
         self._consumer.resume(partitions)

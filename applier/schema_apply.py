@@ -19,8 +19,8 @@ from applier.planner import Route
 from applier.renames import RenameApplier
 from applier.target import TableInfo, Target, classify, normalise_create
 from binlog_pipeline.config import Settings
-from binlog_pipeline.errors import PermanentError
-from binlog_pipeline.kafka_read import committed_reader, read_to_end
+from binlog_pipeline.errors import PermanentError, TransientError
+from binlog_pipeline.kafka_read import committed_reader, read_to_end, undecided
 from binlog_pipeline.sql import qualified
 from schemas.codec import DecodeError
 from schemas.ddl import CREATE_TABLE_HEAD, Table, rename_pairs, statement_kind
@@ -240,6 +240,14 @@ class SchemaApplier:
                     continue
                 if (record["database"], record["table"]) == (database, table) and record["create_table"]:
                     latest = record["create_table"]
+            if undecided(
+                self._settings.librdkafka(), self._topics.schema_changes, 0, self._settings.kafka_timeout_s
+            ):
+                # the newest definition may be in it (its commit not here yet): not a verdict
+                raise TransientError(
+                    f"{self._topics.schema_changes} holds a transaction not decided yet: reading "
+                    f"the definition of {database}.{table} again once it is"
+                )
         finally:
             consumer.close()
             store.close()

@@ -69,3 +69,20 @@ def read_to_end(
 def _position(consumer: Consumer, tp: TopicPartition) -> int:
     """The next offset the consumer will return (negative before the first fetch)."""
     return int(consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset)
+
+
+def undecided(kafka_conf: dict[str, Any], topic: str, partition: int = 0, timeout_s: float = 30.0) -> bool:
+    """Whether ``topic[partition]`` holds writes of a transaction not decided yet: its last stable
+    offset is below its end. A transaction's commit reaches each partition separately, so another
+    partition may already show messages of a transaction whose writes here are not readable yet."""
+    tp = TopicPartition(topic, partition)
+    ends = []
+    for isolation in ("read_committed", "read_uncommitted"):
+        consumer = Consumer(
+            {**kafka_conf, "group.id": f"end-{uuid.uuid4().hex[:8]}", "isolation.level": isolation}
+        )
+        try:
+            ends.append(consumer.get_watermark_offsets(tp, timeout=timeout_s)[1])
+        finally:
+            consumer.close()
+    return bool(ends[0] < ends[1])

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from binlog_pipeline.kafka_read import committed_reader, read_to_end
+from binlog_pipeline.errors import TransientError
+from binlog_pipeline.kafka_read import committed_reader, read_to_end, undecided
 from schemas.codec import Decoded, DecodeError, SchemaStore, WriterSchema
 
 
@@ -16,6 +17,7 @@ class TopicSchemaStore(SchemaStore):
         super().__init__()
         self._topic = topic
         self._timeout_s = timeout_s
+        self._kafka_conf = kafka_conf
         self._consumer = committed_reader(kafka_conf, "schema-reader")
         self._next_offset = 0
 
@@ -30,8 +32,16 @@ class TopicSchemaStore(SchemaStore):
             self._next_offset = (msg.offset() or 0) + 1
 
     def decode(self, data: bytes) -> Decoded:
-        if self.fingerprint_of(data) not in self:
+        fingerprint = self.fingerprint_of(data)
+        if fingerprint not in self:
             self.refresh()
+            # A message's schema is written in the message's own transaction, but the commit
+            # reaches each partition separately: the message may be readable before its schema.
+            if fingerprint not in self and undecided(self._kafka_conf, self._topic, 0, self._timeout_s):
+                raise TransientError(
+                    f"writer schema {fingerprint.hex()} is not in {self._topic} yet, which holds a "
+                    "transaction not decided yet: reading it again once it is"
+                )
         return super().decode(data)
 
     def close(self) -> None:

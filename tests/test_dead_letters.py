@@ -9,6 +9,7 @@ failure of that batch re-reads (and re-diverts) it together with everything arou
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -202,3 +203,39 @@ def test_thousands_of_rejected_rows_in_one_batch(setup: Setup) -> None:
         )
         applier.stop()
     assert len(set(s.dead_letter_offsets())) == 5_000
+
+
+def test_unknown_schema_is_not_a_verdict_while_the_schema_topic_holds_an_undecided_transaction(
+    setup: Setup,
+) -> None:
+    """Found by the third review. A message's writer schema is written in the message's own
+    transaction, but the commit reaches each partition separately (on a cluster the schema
+    topic's leader may be another broker): the message can be readable before its schema is. While
+    the schema topic holds a transaction not decided yet, an unknown fingerprint is retried, not
+    dead-lettered (it was dead-lettered at once before: a valid change skipped); once that
+    transaction is decided and the schema is still unknown, it is."""
+    s = setup
+    s.source(f"CREATE TABLE `{s.db}`.np (id INT NOT NULL, v VARCHAR(8) NOT NULL)")
+    keyless_rows(s, 1, 3)
+    with s.applier() as applier:
+        wait_for(lambda: equal(s.services, s.db, ("np",)), what="np equal")
+        schemas = TopicNames(s.prefix).schemas
+        holder = Producer(
+            {"bootstrap.servers": s.services.bootstrap, "transactional.id": f"{s.prefix}-holder"}
+        )
+        holder.init_transactions(30)
+        holder.begin_transaction()
+        holder.produce(schemas, b"{}", key=b"not-decided-yet")
+        assert holder.flush(30) == 0
+        unknown = undecodable(s, "np")[2]
+        (offset,) = inject(s, "np", [unknown])
+        keyless_rows(s, 4, 2)
+        time.sleep(6)
+        assert applier.error is None, applier.error
+        assert s.dead_letter_offsets() == [], (
+            "dead-lettered while the schema topic had an undecided transaction"
+        )
+        holder.abort_transaction(30)
+        wait_for(lambda: s.dead_letter_offsets() == [offset], what="the message dead-lettered once decided")
+        wait_for(lambda: equal(s.services, s.db, ("np",)), what="np equal, the rows after it applied")
+        assert applier.error is None, applier.error

@@ -5,6 +5,7 @@ documented recovery (re-snapshot the table, accept the gap with `replay`) ends e
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from applier.retention import RetentionGap
-from binlog_pipeline.chaos.tcp_proxy import TcpProxy
+from binlog_pipeline.chaos.tcp_proxy import BEGIN, TcpProxy
 from binlog_pipeline.dburl import DatabaseUrl
 from schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal
@@ -180,5 +181,46 @@ def test_gap_while_running_stops_instead_of_jumping(stream: Stream) -> None:
             assert isinstance(applier.error, RetentionGap), applier.error
             assert f"retention gap on {s.topic}[0]" in str(applier.error)
         assert kafka_committed(s.services, s.group, s.topic) == committed
+    finally:
+        proxy.close()
+
+
+def test_gap_opened_under_a_new_group_that_keeps_failing_is_refused(stream: Stream) -> None:
+    """Found by the third review. A group that applied nothing yet starts at the log start; its
+    first batches fail (every BEGIN cut) and each retry re-reads from there. Meanwhile retention
+    deletes the first offsets. When the target answers again the applier must stop with the gap,
+    not re-read from wherever the log now starts (a logical "beginning" follows the log start:
+    before the fix the first offsets were skipped without a word)."""
+    s = stream
+    s.write(10)
+    wait_for(lambda: s.high() > 12, what="changes published")
+    proxy = TcpProxy(s.services.target_url.port)
+    url = s.services.target_url
+    proxied = DatabaseUrl(url.host, proxy.port, url.user, url.password).unmasked()
+    try:
+        proxy.set_rule(BEGIN, "cut_before")
+        with ApplierThread(applier_settings(s.services, s.prefix, target_url=proxied)) as applier:
+            wait_for(
+                lambda: proxy.rule is not None and proxy.rule.fired >= 2, what="two batches cut at BEGIN"
+            )
+            s.delete_before(5)
+            time.sleep(3)  # the consumer's fetches see the new log start meanwhile
+            proxy.clear_rule()
+            wait_for(
+                lambda: applier.error is not None or s.equal(),
+                timeout_s=60,
+                what="the applier to stop at the gap",
+            )
+            assert isinstance(applier.error, RetentionGap), (
+                f"offsets 0..4 deleted before they were applied, and the applier went on: {applier.error}; "
+                f"target equal to the source: {s.equal()}"
+            )
+            assert f"retention gap on {s.topic}[0]" in str(applier.error)
+        rows = query(
+            s.services.target_admin,
+            "SELECT next_offset FROM binlog_pipeline.applier_checkpoint WHERE group_id = %s",
+            (s.group,),
+        )
+        assert rows == (), f"a checkpoint row moved over the gap: {rows}"
     finally:
         proxy.close()
