@@ -208,7 +208,7 @@ def test_gap_opened_under_a_new_group_whose_first_batch_failed_is_refused(stream
             wait_for(
                 lambda: applier.error is not None or s.equal(),
                 timeout_s=60,
-                what="the applier to stop at the gap",
+                what="the applier to stop at the gap (it neither stopped nor got equal: it went on past the gap)",
             )
             time.sleep(2)  # whatever it does next, it has done
             assert isinstance(applier.error, RetentionGap), (
