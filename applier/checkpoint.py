@@ -117,30 +117,16 @@ class CheckpointTable:
         keys = sorted(starts)
         if not keys:
             return
-        # A partition without a row yet gets one at the batch's start first: that insert waits for
-        # any other transaction inserting the same row, so a racing member then sees the committed
-        # row below. A locking read of a missing row alone proves nothing under READ COMMITTED (no
-        # gap lock): both members' batches would commit.
-        fresh = [(key, starts[key]) for key in keys if starts[key] >= 0]
-        if fresh:
-            cur.execute(
-                f"INSERT INTO {self.name} (group_id, topic, `partition`, next_offset) VALUES "
-                + ", ".join(["(%s, %s, %s, %s)"] * len(fresh))
-                + " ON DUPLICATE KEY UPDATE next_offset = next_offset",
-                tuple(
-                    v for (topic, partition), start in fresh for v in (self.group_id, topic, partition, start)
-                ),
-            )
-        params: list[Any] = [self.group_id]
-        for topic, partition in keys:
-            params += [topic, partition]
-        cur.execute(
-            f"SELECT topic, `partition`, next_offset FROM {self.name} WHERE group_id = %s AND ("
-            + " OR ".join(["(topic = %s AND `partition` = %s)"] * len(keys))
-            + ") FOR UPDATE",
-            tuple(params),
-        )
-        moved = {(str(t), int(p)): int(o) for t, p, o in cur.fetchall() if int(o) > starts[(str(t), int(p))]}
+        rows = self._lock(cur, keys)
+        # A partition without a row yet gets one at the batch's start, then it is locked again: the
+        # insert waits for any other transaction inserting the same row, so a racing member sees
+        # the committed row. A locking read of a missing row alone proves nothing under READ
+        # COMMITTED (no gap lock): both members' first batches would commit.
+        missing = {key: starts[key] for key in keys if key not in rows and starts[key] >= 0}
+        if missing:
+            cur.execute(*self._insert(missing, "next_offset = next_offset"))
+            rows.update(self._lock(cur, sorted(missing)))
+        moved = {key: offset for key, offset in rows.items() if offset > starts[key]}
         if moved:
             described = ", ".join(
                 f"{t}[{p}] at {offset} (this batch started at {starts[(t, p)]})"
@@ -152,15 +138,34 @@ class CheckpointTable:
             )
 
     def upsert(self, offsets: dict[tuple[str, int], int]) -> Statement:
+        sql, params = self._insert(
+            offsets, "next_offset = VALUES(next_offset), updated_at = CURRENT_TIMESTAMP(6)"
+        )
+        return Statement(sql, params, ())
+
+    def _insert(self, offsets: Offsets, on_duplicate: str) -> tuple[str, tuple[Any, ...]]:
         params: list[Any] = []
         for (topic, partition), offset in sorted(offsets.items()):
             params += [self.group_id, topic, partition, offset]
         sql = (
             f"INSERT INTO {self.name} (group_id, topic, `partition`, next_offset) VALUES "
             + ", ".join(["(%s, %s, %s, %s)"] * len(offsets))
-            + " ON DUPLICATE KEY UPDATE next_offset = VALUES(next_offset), updated_at = CURRENT_TIMESTAMP(6)"
+            + f" ON DUPLICATE KEY UPDATE {on_duplicate}"
         )
-        return Statement(sql, tuple(params), ())
+        return sql, tuple(params)
+
+    def _lock(self, cur: Any, keys: list[Partition]) -> dict[Partition, int]:
+        """The rows of ``keys`` that exist, locked until the transaction ends."""
+        params: list[Any] = [self.group_id]
+        for topic, partition in keys:
+            params += [topic, partition]
+        cur.execute(
+            f"SELECT topic, `partition`, next_offset FROM {self.name} WHERE group_id = %s AND ("
+            + " OR ".join(["(topic = %s AND `partition` = %s)"] * len(keys))
+            + ") FOR UPDATE",
+            tuple(params),
+        )
+        return {(str(t), int(p)): int(o) for t, p, o in cur.fetchall()}
 
 
 def execute_all(statements: Iterable[Statement]) -> Callable[[Any], None]:

@@ -87,6 +87,15 @@ class Members:
         finally:
             proxy.close()
 
+    def t_owned_by_the_first_of_two(self, kafka_consumer: str) -> tuple[CliProcess, CliProcess]:
+        """Table t applied by a first member, then a second member joined (t stays with the first)."""
+        self.source("CREATE TABLE `{db}`.t (id INT PRIMARY KEY)", "INSERT INTO `{db}`.t VALUES (1)")
+        first = self.start(kafka_consumer=kafka_consumer)
+        wait_for(lambda: equal(self.services, self.db, ("t",)), what="t equal")
+        second = self.start(kafka_consumer=kafka_consumer)
+        time.sleep(5)  # joined; t stays with the first member
+        return first, second
+
     def checkpoint_rows(self) -> dict[tuple[str, int], int]:
         rows = query(
             self.services.target_admin,
@@ -282,12 +291,7 @@ def test_ddl_slower_than_the_poll_interval_runs_once(members: Members) -> None:
     which starts at the same DDL record. The DDL must still run once: the second member must neither
     run it again (1060 duplicate column) nor stop."""
     m = members
-    group = FAST_GROUP + ",max.poll.interval.ms=8000"
-    m.source("CREATE TABLE `{db}`.t (id INT PRIMARY KEY)", "INSERT INTO `{db}`.t VALUES (1)")
-    first = m.start(kafka_consumer=group)
-    wait_for(lambda: equal(m.services, m.db, ("t",)), what="t equal")
-    second = m.start(kafka_consumer=group)
-    time.sleep(5)  # joined; t stays with the first member
+    first, second = m.t_owned_by_the_first_of_two(FAST_GROUP + ",max.poll.interval.ms=8000")
     with connect(m.services.target_admin) as lock, lock.cursor() as cur:
         cur.execute(f"LOCK TABLES `{m.db}`.t READ")  # the target's ALTER now waits
         m.source(

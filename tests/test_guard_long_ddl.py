@@ -11,7 +11,6 @@ import time
 import pytest
 
 from tests.applier_harness import equal, table_state
-from tests.kafka_helpers import wait_for
 from tests.services import Services, connect
 from tests.test_group_ddl import FAST_GROUP, Members
 from tests.test_group_ddl import members as members  # the fixture
@@ -73,12 +72,7 @@ def test_ddl_longer_than_the_poll_interval_completes_with_two_members(members: M
     ALTER must complete once (and the row after it be applied): a member running it must not be
     ended by the other member, over and over, each time before it could finish."""
     m = members
-    group = FAST_GROUP + ",max.poll.interval.ms=8000"
-    m.source("CREATE TABLE `{db}`.t (id INT PRIMARY KEY)", "INSERT INTO `{db}`.t VALUES (1)")
-    first = m.start(kafka_consumer=group)
-    wait_for(lambda: equal(m.services, m.db, ("t",)), what="t equal")
-    second = m.start(kafka_consumer=group)
-    time.sleep(5)  # joined; t stays with the first member
+    first, second = m.t_owned_by_the_first_of_two(FAST_GROUP + ",max.poll.interval.ms=8000")
     with SlowDdl(m.services, m.db) as ddl:
         m.source(
             "ALTER TABLE `{db}`.t ADD COLUMN c INT NOT NULL DEFAULT 7", "INSERT INTO `{db}`.t VALUES (2, 8)"
