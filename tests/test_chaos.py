@@ -15,6 +15,7 @@ import pytest
 from binlog_pipeline.chaos import checks
 from binlog_pipeline.chaos.faults import KINDS, MEMBER_POLL_TIMEOUT_S, plan
 from binlog_pipeline.chaos.run import ChaosOptions, ChaosResult
+from binlog_pipeline.chaos.tcp_proxy import TcpProxy
 from binlog_pipeline.config import load_settings
 from tests.services import Services, connect
 
@@ -135,3 +136,12 @@ def test_chaos_short_run_then_the_oracle_catches_a_tampered_target(
 def test_chaos_long_run(services: Services, tmp_path: Path) -> None:
     result, figures = run_chaos(services, tmp_path, seed=2026, faults=200)
     assert_clean(result, figures, 200)
+
+
+def test_a_closed_proxy_frees_its_port_at_once() -> None:
+    """A proxy closed while its accept thread waits for a connection must stop listening, so that
+    the next proxy can take the same port (the chaos run's broker proxy takes the stack's fixed
+    port that tests' proxies used before it: "Address already in use" before the fix)."""
+    first = TcpProxy(1)
+    first.close()
+    TcpProxy(1, listen_port=first.port).close()

@@ -45,7 +45,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._connections: list[socket.socket] = []
         self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
 
     # --- control -----------------------------------------------------------------------------
     def refuse(self) -> None:
@@ -85,8 +86,14 @@ class TcpProxy:
         self._release.set()
         self._flowing.set()
         self.cut_all()
+        # close() alone leaves the port listening while the accept thread is blocked in accept()
+        # (Linux keeps the socket until that call returns): the next proxy on the same port, e.g.
+        # the chaos run's on the broker's proxied listener, failed with "Address already in use".
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self._listener.close()
+        self._acceptor.join(5)
 
     # --- plumbing ----------------------------------------------------------------------------
     def _accept(self) -> None:
