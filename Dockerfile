@@ -9,10 +9,13 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/binlog-pipeline
 WORKDIR /src
 COPY pyproject.toml README.md ./
+# The runtime only: the development tools (tools/: stack, bench, chaos) are not in the image.
 COPY binlog_pipeline binlog_pipeline
 COPY schemas schemas
+COPY core core
 COPY producer producer
 COPY applier applier
+COPY ops ops
 RUN /opt/binlog-pipeline/bin/pip install --only-binary=:all: . \
     && /opt/binlog-pipeline/bin/pip uninstall -y pip setuptools wheel
 

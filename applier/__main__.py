@@ -1,3 +1,3 @@
-from applier.entry import main
+from binlog_pipeline.applier.entry import main
 
 main()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from applier.messages import Coordinates, Message
+from binlog_pipeline.applier.messages import Coordinates, Message
 
 Partition = tuple[str, int]
 Offsets = dict[Partition, int]

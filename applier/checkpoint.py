@@ -21,15 +21,15 @@ from typing import Any, Literal, Protocol
 
 from confluent_kafka import KafkaException, TopicPartition
 
-from applier.sql_writer import Statement
-from applier.target import Target
-from binlog_pipeline.errors import TransientError
-from binlog_pipeline.metrics import (
+from binlog_pipeline.applier.sql_writer import Statement
+from binlog_pipeline.applier.target import Target
+from binlog_pipeline.core.errors import TransientError
+from binlog_pipeline.core.metrics import (
     APPLIER_APPLY_SECONDS,
     APPLIER_COMMIT_SECONDS,
     APPLIER_OFFSET_COMMIT_SECONDS,
 )
-from binlog_pipeline.sql import qualified, quote
+from binlog_pipeline.core.sql import qualified, quote
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from applier.runner import ApplierRunner
-from binlog_pipeline.cli_common import (
+from binlog_pipeline.applier.runner import ApplierRunner
+from binlog_pipeline.core.cli_common import (
     BootstrapOption,
     ConfigOption,
     GroupOption,
@@ -18,7 +18,7 @@ from binlog_pipeline.cli_common import (
     run_until_signalled,
     start_endpoints,
 )
-from binlog_pipeline.errors import ConfigError, PipelineError
+from binlog_pipeline.core.errors import ConfigError, PipelineError
 
 app = typer.Typer(add_completion=False)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from applier.messages import RowChange
+from binlog_pipeline.applier.messages import RowChange
 
 
 @dataclass

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from confluent_kafka import KafkaError, TopicPartition
 
-from binlog_pipeline.config import Settings
-from binlog_pipeline.errors import TransientError
-from binlog_pipeline.kafka_read import committed_reader
+from binlog_pipeline.core.config import Settings
+from binlog_pipeline.core.errors import TransientError
+from binlog_pipeline.core.kafka_read import committed_reader
 
 Partition = tuple[str, int]
 

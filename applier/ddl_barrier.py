@@ -31,12 +31,12 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from applier.checkpoint import NAME_COLUMN, CheckpointFenced, CheckpointTable, exact_names
-from applier.ddl_guard import BusyElsewhere, DdlClaims, guarded
-from applier.messages import SchemaChange
-from applier.target import Target
-from binlog_pipeline.sql import qualified, quote
-from schemas.ddl import Table, rename_pairs
+from binlog_pipeline.applier.checkpoint import NAME_COLUMN, CheckpointFenced, CheckpointTable, exact_names
+from binlog_pipeline.applier.ddl_guard import BusyElsewhere, DdlClaims, guarded
+from binlog_pipeline.applier.messages import SchemaChange
+from binlog_pipeline.applier.target import Target
+from binlog_pipeline.core.sql import qualified, quote
+from binlog_pipeline.schemas.ddl import Table, rename_pairs
 
 log = logging.getLogger(__name__)
 Partition = tuple[str, int]

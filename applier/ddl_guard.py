@@ -26,7 +26,7 @@ from typing import Any
 
 import pymysql
 
-from applier.checkpoint import (
+from binlog_pipeline.applier.checkpoint import (
     NAME_COLUMN,
     CheckpointTable,
     OffsetCommitter,
@@ -34,9 +34,9 @@ from applier.checkpoint import (
     commit_offsets,
     exact_names,
 )
-from applier.target import Session, Target, end_session, running_statement
-from binlog_pipeline.errors import TransientError
-from binlog_pipeline.sql import qualified, quote
+from binlog_pipeline.applier.target import Session, Target, end_session, running_statement
+from binlog_pipeline.core.errors import TransientError
+from binlog_pipeline.core.sql import qualified, quote
 
 LOCK_WAIT_TIMEOUT = 1205
 

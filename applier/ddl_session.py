@@ -24,8 +24,8 @@ from typing import Any
 
 import pymysql
 
-from binlog_pipeline.errors import PermanentError
-from schemas.ddl_session import ROUND_FRACTIONAL, TRUNCATE_FRACTIONAL, DdlSession
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.schemas.ddl_session import ROUND_FRACTIONAL, TRUNCATE_FRACTIONAL, DdlSession
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
 """Console entry point: the stop flag first, then the (heavier) command."""
 
-from binlog_pipeline import shutdown
+from binlog_pipeline.core import shutdown
 
 
 def main() -> None:
     shutdown.install()
-    from applier.cli import main as cli_main
+    from binlog_pipeline.applier.cli import main as cli_main
 
     cli_main()

@@ -6,9 +6,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.codec import DecodeError, SchemaStore
-from schemas.columns import ColumnSpec
-from schemas.ddl_session import DdlSession
+from binlog_pipeline.schemas.codec import DecodeError, SchemaStore
+from binlog_pipeline.schemas.columns import ColumnSpec
+from binlog_pipeline.schemas.ddl_session import DdlSession
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from applier.coalesce import coalesce
-from applier.messages import RowChange
-from applier.sql_writer import Statement, TableWriter
-from applier.target import SESSION_SQL_MODE, TableInfo
-from binlog_pipeline.errors import PermanentError
-from binlog_pipeline.routing import route_table
+from binlog_pipeline.applier.coalesce import coalesce
+from binlog_pipeline.applier.messages import RowChange
+from binlog_pipeline.applier.sql_writer import Statement, TableWriter
+from binlog_pipeline.applier.target import SESSION_SQL_MODE, TableInfo
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.core.routing import route_table
 
 UPSERT_CHUNK = 500
 DELETE_CHUNK = 1000

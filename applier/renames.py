@@ -27,10 +27,10 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from applier.target import Target
-from binlog_pipeline.errors import PermanentError
-from binlog_pipeline.sql import qualified, quote
-from schemas.ddl import Table, is_pure_rename, rename_pairs
+from binlog_pipeline.applier.target import Target
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.core.sql import qualified, quote
+from binlog_pipeline.schemas.ddl import Table, is_pure_rename, rename_pairs
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from typing import Any
 import pymysql
 from confluent_kafka import TopicPartition
 
-from applier.checkpoint import CheckpointTable, Offsets, Partition
-from applier.target import Target
-from binlog_pipeline.config import Settings
-from binlog_pipeline.errors import PermanentError
-from binlog_pipeline.kafka_read import committed_reader
+from binlog_pipeline.applier.checkpoint import CheckpointTable, Offsets, Partition
+from binlog_pipeline.applier.target import Target
+from binlog_pipeline.core.config import Settings
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.core.kafka_read import committed_reader
 
 
 class RetentionGap(PermanentError):

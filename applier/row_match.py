@@ -31,9 +31,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from applier.target import TargetColumn
-from binlog_pipeline.errors import PermanentError
-from binlog_pipeline.sql import quote
+from binlog_pipeline.applier.target import TargetColumn
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.core.sql import quote
 
 # A character set name goes into SQL text (CONVERT ... USING has no parameter form).
 _CHARSET = re.compile(r"^[A-Za-z0-9_]+$")

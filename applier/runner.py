@@ -26,21 +26,27 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from applier.batch import Batch, Diverted, Entry, partition_of
-from applier.checkpoint import CheckpointTable, commit_batch, commit_offsets, execute_all, resume_at
-from applier.continuity import SeekWatch
-from applier.ddl_barrier import DdlBarrier, DdlLedger, spans_partitions
-from applier.ddl_guard import DdlClaims, commit_ddl, guarded
-from applier.messages import BadMessage, Coordinates, RowChange, SchemaChange, decode
-from applier.planner import STRICT, Planner, Route
-from applier.retention import RetentionGap, check_retention, describe_gap
-from applier.schema_apply import SchemaApplier
-from applier.target import Target, classify
-from binlog_pipeline.config import Settings
-from binlog_pipeline.errors import ConfigError, PermanentError, PipelineError, TransientError
-from binlog_pipeline.health import Health
-from binlog_pipeline.kafka_admin import ensure_topic
-from binlog_pipeline.metrics import (
+from binlog_pipeline.applier.batch import Batch, Diverted, Entry, partition_of
+from binlog_pipeline.applier.checkpoint import (
+    CheckpointTable,
+    commit_batch,
+    commit_offsets,
+    execute_all,
+    resume_at,
+)
+from binlog_pipeline.applier.continuity import SeekWatch
+from binlog_pipeline.applier.ddl_barrier import DdlBarrier, DdlLedger, spans_partitions
+from binlog_pipeline.applier.ddl_guard import DdlClaims, commit_ddl, guarded
+from binlog_pipeline.applier.messages import BadMessage, Coordinates, RowChange, SchemaChange, decode
+from binlog_pipeline.applier.planner import STRICT, Planner, Route
+from binlog_pipeline.applier.retention import RetentionGap, check_retention, describe_gap
+from binlog_pipeline.applier.schema_apply import SchemaApplier
+from binlog_pipeline.applier.target import Target, classify
+from binlog_pipeline.core.config import Settings
+from binlog_pipeline.core.errors import ConfigError, PermanentError, PipelineError, TransientError
+from binlog_pipeline.core.health import Health
+from binlog_pipeline.core.kafka_admin import ensure_topic
+from binlog_pipeline.core.metrics import (
     APPLIER_BATCH_ROWS,
     APPLIER_CHECKPOINT_OFFSET,
     APPLIER_DEAD_LETTERS,
@@ -50,10 +56,10 @@ from binlog_pipeline.metrics import (
     APPLIER_ROWS_APPLIED,
     APPLIER_SCHEMA_CHANGES,
 )
-from binlog_pipeline.retry import observed_retry, retrying
-from schemas.ddl import is_pure_rename, is_truncate
-from schemas.registry import TopicSchemaStore
-from schemas.topics import TopicNames
+from binlog_pipeline.core.retry import observed_retry, retrying
+from binlog_pipeline.core.schema_store import TopicSchemaStore
+from binlog_pipeline.schemas.ddl import is_pure_rename, is_truncate
+from binlog_pipeline.schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 KAFKA_TIMEOUT_S = 30.0

@@ -14,19 +14,19 @@ from collections.abc import Mapping
 
 import pymysql
 
-from applier.messages import Coordinates, RowChange, SchemaChange
-from applier.planner import Route
-from applier.renames import RenameApplier
-from applier.target import TableInfo, Target, classify, normalise_create
-from binlog_pipeline.config import Settings
-from binlog_pipeline.errors import PermanentError, TransientError
-from binlog_pipeline.kafka_read import committed_reader, read_to_end, undecided
-from binlog_pipeline.sql import qualified
-from schemas.codec import DecodeError
-from schemas.ddl import CREATE_TABLE_HEAD, Table, rename_pairs, statement_kind
-from schemas.ddl_session import DdlSession
-from schemas.registry import TopicSchemaStore
-from schemas.topics import TopicNames
+from binlog_pipeline.applier.messages import Coordinates, RowChange, SchemaChange
+from binlog_pipeline.applier.planner import Route
+from binlog_pipeline.applier.renames import RenameApplier
+from binlog_pipeline.applier.target import TableInfo, Target, classify, normalise_create
+from binlog_pipeline.core.config import Settings
+from binlog_pipeline.core.errors import PermanentError, TransientError
+from binlog_pipeline.core.kafka_read import committed_reader, read_to_end, undecided
+from binlog_pipeline.core.schema_store import TopicSchemaStore
+from binlog_pipeline.core.sql import qualified
+from binlog_pipeline.schemas.codec import DecodeError
+from binlog_pipeline.schemas.ddl import CREATE_TABLE_HEAD, Table, rename_pairs, statement_kind
+from binlog_pipeline.schemas.ddl_session import DdlSession
+from binlog_pipeline.schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 

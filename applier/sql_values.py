@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from schemas.columns import ColumnKind, ColumnSpec
+from binlog_pipeline.schemas.columns import ColumnKind, ColumnSpec
 
 _EPOCH = datetime(1970, 1, 1)
 

@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from applier.messages import RowChange
-from applier.row_match import row_match
-from applier.sql_values import row_converter
-from applier.target import TableInfo
-from binlog_pipeline.errors import PermanentError
-from binlog_pipeline.sql import qualified, quote
-from schemas.columns import ColumnKind, ColumnSpec
+from binlog_pipeline.applier.messages import RowChange
+from binlog_pipeline.applier.row_match import row_match
+from binlog_pipeline.applier.sql_values import row_converter
+from binlog_pipeline.applier.target import TableInfo
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.core.sql import qualified, quote
+from binlog_pipeline.schemas.columns import ColumnKind, ColumnSpec
 
 
 @dataclass(frozen=True)

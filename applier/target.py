@@ -12,12 +12,12 @@ from typing import Any
 
 import pymysql
 
-from applier.ddl_session import source_session
-from binlog_pipeline.dburl import DatabaseUrl
-from binlog_pipeline.errors import PermanentError, TransientError
-from binlog_pipeline.sql import qualified, quote
-from schemas.ddl import CREATE_TABLE_HEAD
-from schemas.ddl_session import DdlSession
+from binlog_pipeline.applier.ddl_session import source_session
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.core.errors import PermanentError, TransientError
+from binlog_pipeline.core.sql import qualified, quote
+from binlog_pipeline.schemas.ddl import CREATE_TABLE_HEAD
+from binlog_pipeline.schemas.ddl_session import DdlSession
 
 log = logging.getLogger(__name__)
 

@@ -1,3 +1,3 @@
-from producer.entry import main
+from binlog_pipeline.producer.entry import main
 
 main()

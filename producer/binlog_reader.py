@@ -27,19 +27,19 @@ from pymysqlreplication.event import (
 )
 from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
 
-from binlog_pipeline.dburl import DatabaseUrl
-from binlog_pipeline.errors import PermanentError
-from producer import table_map
-from producer.charsets import SourceCharsets, TextDecoders
-from producer.filters import ColumnFilter, TableFilter
-from producer.legacy_temporal import LegacyPrecisions
-from producer.position import BinlogPosition, GtidStart, PreparedXa
-from producer.query_session import QuerySessions
-from producer.row_events import ROW_OPS, RowChange, RowEvents
-from producer.statement_dml import StatementCheck, written_tables
-from producer.xa import FL_PREPARED_XA, xa_query, xid_of_prepare
-from schemas.ddl import affected_tables
-from schemas.ddl_session import DdlSession
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.producer import table_map
+from binlog_pipeline.producer.charsets import SourceCharsets, TextDecoders
+from binlog_pipeline.producer.filters import ColumnFilter, TableFilter
+from binlog_pipeline.producer.legacy_temporal import LegacyPrecisions
+from binlog_pipeline.producer.position import BinlogPosition, GtidStart, PreparedXa
+from binlog_pipeline.producer.query_session import QuerySessions
+from binlog_pipeline.producer.row_events import ROW_OPS, RowChange, RowEvents
+from binlog_pipeline.producer.statement_dml import StatementCheck, written_tables
+from binlog_pipeline.producer.xa import FL_PREPARED_XA, xa_query, xid_of_prepare
+from binlog_pipeline.schemas.ddl import affected_tables
+from binlog_pipeline.schemas.ddl_session import DdlSession
 
 log = logging.getLogger(__name__)
 table_map.install()

@@ -27,8 +27,8 @@ import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from binlog_pipeline.dburl import DatabaseUrl
-from producer.source_check import connect
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.producer.source_check import connect
 
 TextDecoder = Callable[[bytes], str]
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from binlog_pipeline.cli_common import (
+from binlog_pipeline.core.cli_common import (
     BootstrapOption,
     ConfigOption,
     LogFormatOption,
@@ -18,10 +18,10 @@ from binlog_pipeline.cli_common import (
     run_until_signalled,
     start_endpoints,
 )
-from binlog_pipeline.errors import ConfigError, PermanentError, TransientError
-from producer.publisher import ProducerFenced
-from producer.runner import ProducerRunner
-from producer.source_check import SourceMisconfigured
+from binlog_pipeline.core.errors import ConfigError, PermanentError, TransientError
+from binlog_pipeline.producer.publisher import ProducerFenced
+from binlog_pipeline.producer.runner import ProducerRunner
+from binlog_pipeline.producer.source_check import SourceMisconfigured
 
 EXIT_FENCED = 3
 

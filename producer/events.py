@@ -11,13 +11,13 @@ from typing import Any
 
 import fastavro
 
-from binlog_pipeline.errors import PermanentError
-from producer.position import BinlogPosition
-from producer.row_events import CapturedTable, RowChange
-from schemas.codec import WriterSchema, encode
-from schemas.ddl_session import DdlSession
-from schemas.envelope import SCHEMA_CHANGE, TableSchema
-from schemas.topics import TopicNames
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.producer.position import BinlogPosition
+from binlog_pipeline.producer.row_events import CapturedTable, RowChange
+from binlog_pipeline.schemas.codec import WriterSchema, encode
+from binlog_pipeline.schemas.ddl_session import DdlSession
+from binlog_pipeline.schemas.envelope import SCHEMA_CHANGE, TableSchema
+from binlog_pipeline.schemas.topics import TopicNames
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 
-from binlog_pipeline.errors import PermanentError
+from binlog_pipeline.core.errors import PermanentError
 
 
 class ColumnFilter:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from binlog_pipeline.dburl import DatabaseUrl
-from producer.source_check import connect
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.producer.source_check import connect
 
 Decoder = Callable[[bytes, int], tuple[Any, int]]
 

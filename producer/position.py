@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from producer.snapshot_progress import SnapshotProgress
+from binlog_pipeline.producer.snapshot_progress import SnapshotProgress
 
 
 @dataclass(frozen=True, order=True)

@@ -14,18 +14,18 @@ from collections.abc import Callable
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from binlog_pipeline.config import Settings
-from binlog_pipeline.errors import PipelineError, TransientError
-from binlog_pipeline.kafka_admin import create_topic
-from binlog_pipeline.kafka_read import committed_reader, read_to_end
-from binlog_pipeline.metrics import (
+from binlog_pipeline.core.config import Settings
+from binlog_pipeline.core.errors import PipelineError, TransientError
+from binlog_pipeline.core.kafka_admin import create_topic
+from binlog_pipeline.core.kafka_read import committed_reader, read_to_end
+from binlog_pipeline.core.metrics import (
     PRODUCER_COMMIT_SECONDS,
     PRODUCER_TRANSACTION_ROWS,
     PRODUCER_TRANSACTIONS,
 )
-from producer.position import Checkpoint
-from schemas.codec import WriterSchema
-from schemas.topics import TopicNames
+from binlog_pipeline.producer.position import Checkpoint
+from binlog_pipeline.schemas.codec import WriterSchema
+from binlog_pipeline.schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 

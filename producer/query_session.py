@@ -14,11 +14,11 @@ from typing import Any
 
 import pymysql
 
-from binlog_pipeline.dburl import DatabaseUrl
-from binlog_pipeline.errors import PermanentError
-from producer.charsets import InvalidText, TextDecoders, UnsupportedCharset, read_by_source
-from producer.source_check import connect
-from schemas.ddl_session import ROUND_FRACTIONAL, TRUNCATE_FRACTIONAL, DdlSession
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.producer.charsets import InvalidText, TextDecoders, UnsupportedCharset, read_by_source
+from binlog_pipeline.producer.source_check import connect
+from binlog_pipeline.schemas.ddl_session import ROUND_FRACTIONAL, TRUNCATE_FRACTIONAL, DdlSession
 
 # The post-header of a QUERY_EVENT is 13 bytes on every MySQL and MariaDB version since 5.0.
 _QUERY_POST_HEADER = 13

@@ -17,9 +17,15 @@ from typing import Any
 
 from pymysqlreplication.constants import FIELD_TYPE
 
-from producer.charsets import InvalidText, TextDecoder, TextDecoders, UnsupportedCharset, charset_of_collation
-from producer.legacy_temporal import datetime_hires, time_hires, timestamp_hires
-from schemas.columns import ColumnKind, ColumnSpec
+from binlog_pipeline.producer.charsets import (
+    InvalidText,
+    TextDecoder,
+    TextDecoders,
+    UnsupportedCharset,
+    charset_of_collation,
+)
+from binlog_pipeline.producer.legacy_temporal import datetime_hires, time_hires, timestamp_hires
+from binlog_pipeline.schemas.columns import ColumnKind, ColumnSpec
 
 # A decoder reads one non-NULL value at ``offset`` and returns (value, new offset).
 Decoder = Callable[[bytes, int], tuple[Any, int]]

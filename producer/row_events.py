@@ -12,12 +12,22 @@ from typing import Any
 from pymysqlreplication.constants import FIELD_TYPE
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-from binlog_pipeline.errors import PermanentError
-from producer.charsets import NotDecoded, TextDecoders, convert_or_exclude, exclude_then_correct
-from producer.filters import ColumnFilter, TableFilter
-from producer.legacy_temporal import LegacyPrecisions
-from producer.row_decoder import RowDecodeError, RowImageDecoder, UnsupportedColumn, compile_column
-from schemas.envelope import TableSchema
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.producer.charsets import (
+    NotDecoded,
+    TextDecoders,
+    convert_or_exclude,
+    exclude_then_correct,
+)
+from binlog_pipeline.producer.filters import ColumnFilter, TableFilter
+from binlog_pipeline.producer.legacy_temporal import LegacyPrecisions
+from binlog_pipeline.producer.row_decoder import (
+    RowDecodeError,
+    RowImageDecoder,
+    UnsupportedColumn,
+    compile_column,
+)
+from binlog_pipeline.schemas.envelope import TableSchema
 
 log = logging.getLogger(__name__)
 

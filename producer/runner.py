@@ -17,10 +17,10 @@ import pymysql
 from confluent_kafka import KafkaException
 from pymysqlreplication.exceptions import BinLogNotEnabled
 
-from binlog_pipeline.config import Settings
-from binlog_pipeline.errors import PermanentError, TransientError
-from binlog_pipeline.health import Health
-from binlog_pipeline.metrics import (
+from binlog_pipeline.core.config import Settings
+from binlog_pipeline.core.errors import PermanentError, TransientError
+from binlog_pipeline.core.health import Health
+from binlog_pipeline.core.metrics import (
     PRODUCER_CHECKPOINT_FILE,
     PRODUCER_CHECKPOINT_POSITION,
     PRODUCER_CHECKPOINT_SOURCE_TIME,
@@ -28,21 +28,21 @@ from binlog_pipeline.metrics import (
     PRODUCER_ROWS_READ,
     binlog_file_index,
 )
-from binlog_pipeline.retry import observed_retry, retrying
-from binlog_pipeline.sql import qualified
-from producer.binlog_reader import BinlogReader, Idle, SchemaChangeEvent, TxnEnd, TxnStart
-from producer.charsets import SourceCharsets
-from producer.events import EventBuilder, Message, Spread
-from producer.filters import ColumnFilter, TableFilter
-from producer.position import BinlogPosition, Checkpoint, GtidStart
-from producer.publisher import ProducerFenced, TransactionalPublisher, classify
-from producer.row_decoder import RowImageDecoder
-from producer.row_events import CapturedTable, RowChange
-from producer.snapshot_progress import SnapshotProgress, TableProgress
-from producer.snapshot_reader import Chunk, ChunkReader
-from producer.snapshot_requests import RequestReader
-from producer.snapshotter import Snapshotter
-from producer.source_check import (
+from binlog_pipeline.core.retry import observed_retry, retrying
+from binlog_pipeline.core.sql import qualified
+from binlog_pipeline.producer.binlog_reader import BinlogReader, Idle, SchemaChangeEvent, TxnEnd, TxnStart
+from binlog_pipeline.producer.charsets import SourceCharsets
+from binlog_pipeline.producer.events import EventBuilder, Message, Spread
+from binlog_pipeline.producer.filters import ColumnFilter, TableFilter
+from binlog_pipeline.producer.position import BinlogPosition, Checkpoint, GtidStart
+from binlog_pipeline.producer.publisher import ProducerFenced, TransactionalPublisher, classify
+from binlog_pipeline.producer.row_decoder import RowImageDecoder
+from binlog_pipeline.producer.row_events import CapturedTable, RowChange
+from binlog_pipeline.producer.snapshot_progress import SnapshotProgress, TableProgress
+from binlog_pipeline.producer.snapshot_reader import Chunk, ChunkReader
+from binlog_pipeline.producer.snapshot_requests import RequestReader
+from binlog_pipeline.producer.snapshotter import Snapshotter
+from binlog_pipeline.producer.source_check import (
     CONNECTION_ERRORS,
     SourceInfo,
     check_available,
@@ -50,11 +50,11 @@ from producer.source_check import (
     inspect_source,
     resolve_start,
 )
-from producer.source_identity import check_same_server
-from producer.source_tables import captured_tables
-from schemas.ddl import rename_pairs, statement_kind
-from schemas.envelope import TableSchema
-from schemas.topics import TopicNames
+from binlog_pipeline.producer.source_identity import check_same_server
+from binlog_pipeline.producer.source_tables import captured_tables
+from binlog_pipeline.schemas.ddl import rename_pairs, statement_kind
+from binlog_pipeline.schemas.envelope import TableSchema
+from binlog_pipeline.schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 # MariaDB ER_SLAVE_SAME_ID: a newer connection with our server_id displaced this one.

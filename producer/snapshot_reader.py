@@ -27,10 +27,10 @@ import pymysql
 import pymysql.converters
 import pymysql.cursors
 
-from binlog_pipeline.dburl import DatabaseUrl
-from binlog_pipeline.errors import PermanentError, TransientError
-from binlog_pipeline.sql import qualified, quote
-from producer.charsets import (
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.core.errors import PermanentError, TransientError
+from binlog_pipeline.core.sql import qualified, quote
+from binlog_pipeline.producer.charsets import (
     InvalidText,
     SourceCharsets,
     TextDecoders,
@@ -38,11 +38,11 @@ from producer.charsets import (
     convert_or_exclude,
     exclude_then_correct,
 )
-from producer.filters import ColumnFilter
-from producer.position import BinlogPosition
-from producer.source_check import CONNECTION_ERRORS, binlog_status
-from producer.source_tables import SourceTable, describe
-from schemas.columns import ColumnKind, ColumnSpec
+from binlog_pipeline.producer.filters import ColumnFilter
+from binlog_pipeline.producer.position import BinlogPosition
+from binlog_pipeline.producer.source_check import CONNECTION_ERRORS, binlog_status
+from binlog_pipeline.producer.source_tables import SourceTable, describe
+from binlog_pipeline.schemas.columns import ColumnKind, ColumnSpec
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
-from binlog_pipeline.config import Settings
-from binlog_pipeline.errors import TransientError
-from binlog_pipeline.kafka_read import committed_reader, read_to_end
+from binlog_pipeline.core.config import Settings
+from binlog_pipeline.core.errors import TransientError
+from binlog_pipeline.core.kafka_read import committed_reader, read_to_end
 
 log = logging.getLogger(__name__)
 

@@ -25,13 +25,13 @@ import logging
 import time
 from collections.abc import Callable
 
-from binlog_pipeline.metrics import SNAPSHOT_ROWS, SNAPSHOT_RUNNING, SNAPSHOT_TABLES
-from producer.binlog_reader import SchemaChangeEvent
-from producer.filters import TableFilter
-from producer.position import BinlogPosition
-from producer.snapshot_progress import SnapshotProgress, TableProgress
-from producer.snapshot_reader import Chunk, ChunkReader
-from schemas.ddl import affected_tables, statement_kind
+from binlog_pipeline.core.metrics import SNAPSHOT_ROWS, SNAPSHOT_RUNNING, SNAPSHOT_TABLES
+from binlog_pipeline.producer.binlog_reader import SchemaChangeEvent
+from binlog_pipeline.producer.filters import TableFilter
+from binlog_pipeline.producer.position import BinlogPosition
+from binlog_pipeline.producer.snapshot_progress import SnapshotProgress, TableProgress
+from binlog_pipeline.producer.snapshot_reader import Chunk, ChunkReader
+from binlog_pipeline.schemas.ddl import affected_tables, statement_kind
 
 log = logging.getLogger(__name__)
 REPORT_EVERY_S = 10.0

@@ -8,11 +8,11 @@ from typing import Any
 
 import pymysql
 
-from binlog_pipeline.config import Settings
-from binlog_pipeline.dburl import DatabaseUrl
-from binlog_pipeline.errors import PermanentError, TransientError
-from producer.position import BinlogPosition, GtidStart
-from producer.source_identity import SourceIdentity
+from binlog_pipeline.core.config import Settings
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.core.errors import PermanentError, TransientError
+from binlog_pipeline.producer.position import BinlogPosition, GtidStart
+from binlog_pipeline.producer.source_identity import SourceIdentity
 
 # MySQL/MariaDB error codes for connection-level failures worth retrying.
 CONNECTION_ERRORS = frozenset({2002, 2003, 2006, 2013, 2055, 1040, 1053})

@@ -34,8 +34,8 @@ from typing import Any
 
 import pymysql
 
-from binlog_pipeline.errors import PermanentError
-from producer.position import BinlogPosition, Checkpoint
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.producer.position import BinlogPosition, Checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from binlog_pipeline.errors import PermanentError
-from producer.filters import ColumnFilter, TableFilter
-from schemas.columns import ColumnKind, ColumnSpec
-from schemas.envelope import TableSchema
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.producer.filters import ColumnFilter, TableFilter
+from binlog_pipeline.schemas.columns import ColumnKind, ColumnSpec
+from binlog_pipeline.schemas.envelope import TableSchema
 
 _SIMPLE: dict[str, ColumnKind] = {
     "tinyint": ColumnKind.INT,

@@ -25,9 +25,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from binlog_pipeline.errors import PermanentError
-from producer.position import BinlogPosition
-from schemas.ddl import strip_comments
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.producer.position import BinlogPosition
+from binlog_pipeline.schemas.ddl import strip_comments
 
 Table = tuple[str, str]
 SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys"})

@@ -4,9 +4,9 @@ package; neither imports the other."""
 
 from __future__ import annotations
 
-from schemas.codec import Decoded, DecodeError, SchemaStore, WriterSchema, encode
-from schemas.columns import ColumnKind, ColumnSpec
-from schemas.envelope import TableSchema
+from binlog_pipeline.schemas.codec import Decoded, DecodeError, SchemaStore, WriterSchema, encode
+from binlog_pipeline.schemas.columns import ColumnKind, ColumnSpec
+from binlog_pipeline.schemas.envelope import TableSchema
 
 __all__ = [
     "ColumnKind",

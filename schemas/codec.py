@@ -3,7 +3,7 @@ writer schema's canonical form + the binary body), with schemas parsed once.
 
 :class:`SchemaStore` maps fingerprints to writer schemas; the producer fills it as it creates
 schemas and publishes each one to the schema topic, consumers fill it from that topic (see
-:mod:`schemas.registry`).
+:mod:`binlog_pipeline.core.schema_store`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
-from schemas.columns import ColumnSpec
+from binlog_pipeline.schemas.columns import ColumnSpec
 
 MAGIC = b"\xc3\x01"
 _EMPTY = 0xC15D213AA4D7A795

@@ -17,9 +17,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.codec import WriterSchema
-from schemas.columns import ColumnSpec
-from schemas.ddl_session import AVRO_RECORD as DDL_SESSION
+from binlog_pipeline.schemas.codec import WriterSchema
+from binlog_pipeline.schemas.columns import ColumnSpec
+from binlog_pipeline.schemas.ddl_session import AVRO_RECORD as DDL_SESSION
 
 OPS = ("c", "u", "d", "r")
 

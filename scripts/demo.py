@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pymysql
 
-from binlog_pipeline.dburl import DatabaseUrl
+from binlog_pipeline.core.dburl import DatabaseUrl
 
 STATE = Path(os.environ.get("BINLOG_PIPELINE_STACK_DIR", ".stack"))
 PREFIX = "demo"

@@ -27,9 +27,9 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PYTHON" -m venv .venv
 fi
-echo "==> pip install -e .[test,bench]"
+echo "==> pip install -e .[test] -e tools/ (the runtime, its test tools, and the development tools)"
 .venv/bin/pip install -q --upgrade pip >/dev/null
-.venv/bin/pip install -q -e '.[test,bench]'
+.venv/bin/pip install -q -e '.[test]' -e tools/
 
 echo "==> Kafka broker jars (Maven Central)"
-.venv/bin/python -c "from binlog_pipeline.stack.kafka import ensure_jars; print(ensure_jars())"
+.venv/bin/python -c "from binlog_pipeline_tools.stack.kafka import ensure_jars; print(ensure_jars())"

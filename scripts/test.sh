@@ -9,6 +9,8 @@ echo "==> ruff"
 .venv/bin/ruff check .
 echo "==> mypy"
 .venv/bin/mypy
+echo "==> import contracts (layers point down, no cycles; pyproject.toml [tool.importlinter])"
+.venv/bin/lint-imports | sed -n '/^Contracts:/,$p' 
 echo "==> pytest"
 set +e
 .venv/bin/pytest "$@"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from applier.runner import ApplierRunner
-from binlog_pipeline.config import Settings, load_settings
+from binlog_pipeline.applier.runner import ApplierRunner
+from binlog_pipeline.core.config import Settings, load_settings
 from tests.runner_harness import CliProcess, RunnerThread
 from tests.services import Services, connect, query
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from binlog_pipeline_tools.stack import Stack
 
-from binlog_pipeline.stack import Stack
 from tests.services import Services, connect, external_env, unique
 
 

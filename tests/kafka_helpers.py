@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from binlog_pipeline_tools.chaos.tcp_proxy import TcpProxy
+from binlog_pipeline_tools.stack import Stack
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from binlog_pipeline.chaos.tcp_proxy import TcpProxy
-from binlog_pipeline.stack import Stack
-from schemas.codec import Decoded
-from schemas.registry import TopicSchemaStore
-from schemas.topics import TopicNames
+from binlog_pipeline.core.schema_store import TopicSchemaStore
+from binlog_pipeline.schemas.codec import Decoded
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.services import Services
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from binlog_pipeline.config import Settings, load_settings
-from producer.position import Checkpoint
-from producer.runner import ProducerRunner
-from producer.source_check import binlog_status
-from schemas.topics import TopicNames
+from binlog_pipeline.core.config import Settings, load_settings
+from binlog_pipeline.producer.position import Checkpoint
+from binlog_pipeline.producer.runner import ProducerRunner
+from binlog_pipeline.producer.source_check import binlog_status
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.kafka_helpers import read_all
 from tests.runner_harness import CliProcess, RunnerThread
 from tests.services import Services, connect

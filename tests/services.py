@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pymysql
+from binlog_pipeline_tools.stack import Stack
 
-from binlog_pipeline.dburl import DatabaseUrl
-from binlog_pipeline.stack import Stack
+from binlog_pipeline.core.dburl import DatabaseUrl
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("binlog_pipeline", "schemas", "producer", "applier")
+PACKAGES = ("binlog_pipeline", "schemas", "core", "producer", "applier", "ops")
 
 
 def image_sources(dest: Path) -> Path:

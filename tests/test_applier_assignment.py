@@ -9,12 +9,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from binlog_pipeline_tools.chaos.tcp_proxy import TcpProxy
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from binlog_pipeline.chaos.tcp_proxy import TcpProxy
-from binlog_pipeline.dburl import DatabaseUrl
-from schemas.topics import TopicNames
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal, table_state
 from tests.kafka_helpers import kafka_proxy, wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from binlog_pipeline_tools.chaos.tcp_proxy import BEGIN, COMMIT, TcpProxy
 from confluent_kafka import Consumer, TopicPartition
 
-from binlog_pipeline.chaos.tcp_proxy import BEGIN, COMMIT, TcpProxy
-from binlog_pipeline.dburl import DatabaseUrl
-from binlog_pipeline.errors import PermanentError
-from schemas.topics import TopicNames
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import ApplierProcess, ApplierThread, applier_settings, drop_target_database, equal
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from binlog_pipeline.errors import PermanentError
-from schemas.topics import TopicNames
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import ApplierProcess, ApplierThread, applier_settings, drop_target_database, equal
 from tests.kafka_helpers import read_all, wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from applier.sql_writer import TableWriter
-from applier.target import TableInfo, TargetColumn
-from binlog_pipeline.errors import PermanentError
-from schemas.columns import ColumnKind, ColumnSpec
+from binlog_pipeline.applier.sql_writer import TableWriter
+from binlog_pipeline.applier.target import TableInfo, TargetColumn
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.schemas.columns import ColumnKind, ColumnSpec
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, table_state
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings

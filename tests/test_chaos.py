@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from binlog_pipeline_tools.chaos import checks
+from binlog_pipeline_tools.chaos.faults import KINDS, MEMBER_POLL_TIMEOUT_S, plan
+from binlog_pipeline_tools.chaos.run import ChaosOptions, ChaosResult
+from binlog_pipeline_tools.chaos.tcp_proxy import TcpProxy
 
-from binlog_pipeline.chaos import checks
-from binlog_pipeline.chaos.faults import KINDS, MEMBER_POLL_TIMEOUT_S, plan
-from binlog_pipeline.chaos.run import ChaosOptions, ChaosResult
-from binlog_pipeline.chaos.tcp_proxy import TcpProxy
-from binlog_pipeline.config import load_settings
+from binlog_pipeline.core.config import load_settings
 from tests.services import Services, connect
 
 ALL_KINDS = sorted(KINDS)

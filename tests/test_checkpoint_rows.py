@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.topics import TopicNames
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal, table_state
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings

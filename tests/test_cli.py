@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from binlog_pipeline.config_docs import reference
+from binlog_pipeline.core.config_docs import reference
 
 ROOT = Path(__file__).resolve().parent.parent
 

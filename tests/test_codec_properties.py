@@ -10,10 +10,10 @@ import fastavro
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from producer.row_decoder import _decimal
-from schemas.codec import SchemaStore, WriterSchema, encode
-from schemas.columns import ColumnKind, ColumnSpec
-from schemas.envelope import TableSchema
+from binlog_pipeline.producer.row_decoder import _decimal
+from binlog_pipeline.schemas.codec import SchemaStore, WriterSchema, encode
+from binlog_pipeline.schemas.columns import ColumnKind, ColumnSpec
+from binlog_pipeline.schemas.envelope import TableSchema
 
 TEXT_KINDS = [
     ColumnKind.STRING,

@@ -27,10 +27,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from binlog_pipeline.config import Settings
-from binlog_pipeline.errors import PermanentError
+from binlog_pipeline.core.config import Settings
+from binlog_pipeline.core.errors import PermanentError
 from binlog_pipeline.ops.lag import measure
-from producer.position import BinlogPosition
+from binlog_pipeline.producer.position import BinlogPosition
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal
 from tests.column_types import (
     SINGLE_BYTE,

@@ -9,9 +9,9 @@ import pytest
 from hypothesis.vendor.pretty import pretty
 from pydantic import ValidationError
 
-from binlog_pipeline.config import Settings, load_settings
-from binlog_pipeline.dburl import DatabaseUrl
-from binlog_pipeline.errors import ConfigError
+from binlog_pipeline.core.config import Settings, load_settings
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.core.errors import ConfigError
 
 SECRET = "s3cr3t-p4ss"
 

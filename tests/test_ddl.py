@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from binlog_pipeline_tools.chaos.tcp_proxy import TcpProxy
 
-from binlog_pipeline.chaos.tcp_proxy import TcpProxy
-from binlog_pipeline.dburl import DatabaseUrl
-from binlog_pipeline.errors import PermanentError
-from producer.position import BinlogPosition
-from schemas.topics import TopicNames
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.producer.position import BinlogPosition
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import (
     ApplierProcess,
     ApplierThread,

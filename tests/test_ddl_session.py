@@ -14,13 +14,13 @@ import fastavro
 import pymysql
 import pytest
 
-from applier.messages import Coordinates, SchemaChange, decode
-from applier.target import SESSION_SQL_MODE, Target
-from binlog_pipeline.errors import PermanentError
-from producer.charsets import SourceCharsets, UnsupportedCharset
-from schemas.codec import SchemaStore, WriterSchema, encode
-from schemas.ddl_session import DdlSession
-from schemas.envelope import SCHEMA_CHANGE
+from binlog_pipeline.applier.messages import Coordinates, SchemaChange, decode
+from binlog_pipeline.applier.target import SESSION_SQL_MODE, Target
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.producer.charsets import SourceCharsets, UnsupportedCharset
+from binlog_pipeline.schemas.codec import SchemaStore, WriterSchema, encode
+from binlog_pipeline.schemas.ddl_session import DdlSession
+from binlog_pipeline.schemas.envelope import SCHEMA_CHANGE
 from tests.services import Services, connect, query, unique
 
 WHEN_US = 1_700_000_000_123_456  # 2023-11-14 22:13:20.123456 UTC
@@ -156,7 +156,7 @@ def test_a_collation_the_target_lacks_falls_back_to_its_charset(
     collation there, and the log says so."""
     conn, database = target
     session = DdlSession(timestamp_us=WHEN_US, collation_connection="utf8mb4_0900_ai_ci")
-    with caplog.at_level(logging.WARNING, logger="applier.ddl_session"):
+    with caplog.at_level(logging.WARNING, logger="binlog_pipeline.applier.ddl_session"):
         conn.run_ddl(database, SEEN, session, "t[0]@6")
     default = query(
         services.target_admin,

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from binlog_pipeline_tools.chaos.tcp_proxy import COMMIT, TcpProxy
 from confluent_kafka import Producer
 
-from binlog_pipeline.chaos.tcp_proxy import COMMIT, TcpProxy
-from binlog_pipeline.dburl import DatabaseUrl
-from schemas.topics import TopicNames
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal
 from tests.kafka_helpers import read_all, wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
+from binlog_pipeline_tools.stack.mariadb import APPLIER_GRANTS, PRODUCER_GRANTS
 from prometheus_client.parser import text_string_to_metric_families
 
-from binlog_pipeline.config import load_settings
-from binlog_pipeline.stack.mariadb import APPLIER_GRANTS, PRODUCER_GRANTS
+from binlog_pipeline.core.config import load_settings
 from tests.applier_harness import ApplierProcess
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerProcess

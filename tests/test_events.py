@@ -7,14 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from binlog_pipeline.errors import PermanentError
-from producer.events import EventBuilder
-from producer.position import BinlogPosition
-from producer.row_decoder import RowImageDecoder
-from producer.row_events import CapturedTable, RowChange
-from schemas.columns import ColumnKind, ColumnSpec
-from schemas.envelope import TableSchema
-from schemas.topics import TopicNames
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.producer.events import EventBuilder
+from binlog_pipeline.producer.position import BinlogPosition
+from binlog_pipeline.producer.row_decoder import RowImageDecoder
+from binlog_pipeline.producer.row_events import CapturedTable, RowChange
+from binlog_pipeline.schemas.columns import ColumnKind, ColumnSpec
+from binlog_pipeline.schemas.envelope import TableSchema
+from binlog_pipeline.schemas.topics import TopicNames
 
 
 def test_a_value_its_avro_type_refuses_names_the_change_and_column() -> None:

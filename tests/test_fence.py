@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from applier.checkpoint import CheckpointFenced, CheckpointTable
-from applier.target import Target
+from binlog_pipeline.applier.checkpoint import CheckpointFenced, CheckpointTable
+from binlog_pipeline.applier.target import Target
 from tests.services import Services
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from binlog_pipeline_tools.chaos.tcp_proxy import BEGIN, TcpProxy
 
-from binlog_pipeline.chaos.tcp_proxy import BEGIN, TcpProxy
-from binlog_pipeline.dburl import DatabaseUrl
+from binlog_pipeline.core.dburl import DatabaseUrl
 from tests.applier_harness import ApplierProcess, drop_target_database, equal, table_state
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from binlog_pipeline.kafka_read import committed_reader, read_to_end
+from binlog_pipeline.core.kafka_read import committed_reader, read_to_end
 from tests.services import Services
 
 pytestmark = pytest.mark.integration

@@ -11,12 +11,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from binlog_pipeline_tools.chaos.tcp_proxy import COMMIT, TcpProxy
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from binlog_pipeline.chaos.tcp_proxy import COMMIT, TcpProxy
-from binlog_pipeline.dburl import DatabaseUrl
-from schemas.topics import TopicNames
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import ApplierProcess, drop_target_database, equal
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerProcess, current_position

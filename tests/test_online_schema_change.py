@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from binlog_pipeline_tools.bench import workloads as w
 
-from binlog_pipeline.bench import workloads as w
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal, table_state
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings

@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from binlog_pipeline_tools.stack.kafka import jar_cache_dir
 
-from binlog_pipeline.stack.kafka import jar_cache_dir
-from producer.source_check import binlog_status
-from schemas.topics import TopicNames
+from binlog_pipeline.producer.source_check import binlog_status
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings
@@ -178,7 +178,7 @@ def test_commands_fail_clearly(services: Services, topic_prefix: str) -> None:
 def test_tail_wrong_partition(services: Services, topic_prefix: str) -> None:
     from confluent_kafka.admin import AdminClient
 
-    from binlog_pipeline.kafka_admin import create_topic
+    from binlog_pipeline.core.kafka_admin import create_topic
     from tests.applier_harness import applier_settings
 
     topic = TopicNames(topic_prefix).table("x", "y")

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from binlog_pipeline_tools.chaos.tcp_proxy import TcpProxy
 
-from binlog_pipeline.chaos.tcp_proxy import TcpProxy
 from tests.kafka_helpers import read_all, wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services, connect, query

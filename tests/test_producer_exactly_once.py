@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from producer.publisher import ProducerFenced
+from binlog_pipeline.producer.publisher import ProducerFenced
 from tests.kafka_helpers import changes, decode_topic, kafka_proxy, wait_for
 from tests.producer_harness import ProducerProcess, ProducerThread, current_position, producer_settings
 from tests.services import Services

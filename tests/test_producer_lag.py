@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from binlog_pipeline.ops.producer_lag import bytes_between
-from producer.position import BinlogPosition as P
+from binlog_pipeline.producer.position import BinlogPosition as P
 
 
 def test_binlog_bytes_between_positions_across_files() -> None:

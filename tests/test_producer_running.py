@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from binlog_pipeline.errors import PermanentError
-from schemas.topics import TopicNames
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.kafka_helpers import changes, decode_topic, wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services, connect, query

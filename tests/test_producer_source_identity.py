@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from binlog_pipeline_tools.stack import process
+from binlog_pipeline_tools.stack.mariadb import PRODUCER_GRANTS, MariaDBServer
 
-from binlog_pipeline.dburl import DatabaseUrl
-from binlog_pipeline.stack import process
-from binlog_pipeline.stack.mariadb import PRODUCER_GRANTS, MariaDBServer
-from producer.position import BinlogPosition, Checkpoint
-from producer.source_identity import SourceIdentity, SourceMismatch, holds_gtid
-from schemas.topics import TopicNames
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.producer.position import BinlogPosition, Checkpoint
+from binlog_pipeline.producer.source_identity import SourceIdentity, SourceMismatch, holds_gtid
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.kafka_helpers import changes, decode_topic, read_all, wait_for
 from tests.producer_harness import (
     ProducerThread,

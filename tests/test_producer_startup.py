@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from binlog_pipeline.dburl import DatabaseUrl
-from producer.source_check import SourceMisconfigured
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.producer.source_check import SourceMisconfigured
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerProcess, ProducerThread, current_position, producer_settings
 from tests.services import Services, connect, unique

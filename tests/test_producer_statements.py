@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from producer.position import BinlogPosition, Checkpoint
-from producer.statement_dml import StatementLoggedDml
+from binlog_pipeline.producer.position import BinlogPosition, Checkpoint
+from binlog_pipeline.producer.statement_dml import StatementLoggedDml
 from tests.kafka_helpers import changes, decode_topic, wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services, connect, unique

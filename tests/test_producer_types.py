@@ -7,9 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from binlog_pipeline_tools.bench.workloads import ALL_TYPES_DDL  # one definition for tests and bench
 
-from binlog_pipeline.bench.workloads import ALL_TYPES_DDL  # one definition for tests and bench
-from schemas.columns import ColumnKind
+from binlog_pipeline.schemas.columns import ColumnKind
 from tests.kafka_helpers import changes, decode_topic, wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services, connect

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from binlog_pipeline.errors import PermanentError
+from binlog_pipeline.core.errors import PermanentError
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal
 from tests.kafka_helpers import changes, decode_topic, wait_for
 from tests.producer_harness import (

@@ -10,8 +10,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from binlog_pipeline.kafka_admin import create_topic
-from schemas.topics import TopicNames
+from binlog_pipeline.core.kafka_admin import create_topic
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from binlog_pipeline_tools.chaos.tcp_proxy import BEGIN, TcpProxy
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from applier.retention import RetentionGap
-from binlog_pipeline.chaos.tcp_proxy import BEGIN, TcpProxy
-from binlog_pipeline.dburl import DatabaseUrl
-from schemas.topics import TopicNames
+from binlog_pipeline.applier.retention import RetentionGap
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings, snapshot_complete

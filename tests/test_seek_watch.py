@@ -9,9 +9,9 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from applier.continuity import SeekWatch
-from binlog_pipeline.config import load_settings
-from binlog_pipeline.errors import TransientError
+from binlog_pipeline.applier.continuity import SeekWatch
+from binlog_pipeline.core.config import load_settings
+from binlog_pipeline.core.errors import TransientError
 from tests.services import Services
 
 pytestmark = pytest.mark.integration

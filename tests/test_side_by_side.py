@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from binlog_pipeline_tools.stack import process as service_process
+from binlog_pipeline_tools.stack.mariadb import PRODUCER_GRANTS, MariaDBServer
 from confluent_kafka.admin import AdminClient
 
-from binlog_pipeline.dburl import DatabaseUrl
-from binlog_pipeline.stack import process as service_process
-from binlog_pipeline.stack.mariadb import PRODUCER_GRANTS, MariaDBServer
+from binlog_pipeline.core.dburl import DatabaseUrl
 from tests.applier_harness import ApplierProcess, drop_target_database
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerProcess, current_position

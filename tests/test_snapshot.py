@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from binlog_pipeline_tools.bench import workloads as w
+from binlog_pipeline_tools.bench.workloads import ALL_TYPES_DDL
+from binlog_pipeline_tools.chaos.workload import ADD_COLUMN, CREATE_LATE, DB, RENAME_LATE, MixedWorkload
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from binlog_pipeline.bench import workloads as w
-from binlog_pipeline.bench.workloads import ALL_TYPES_DDL
-from binlog_pipeline.chaos.workload import ADD_COLUMN, CREATE_LATE, DB, RENAME_LATE, MixedWorkload
-from producer.position import Checkpoint
-from producer.snapshot_progress import SnapshotProgress
-from producer.snapshot_reader import consistent_position_with_lock
-from schemas.topics import TopicNames
+from binlog_pipeline.producer.position import Checkpoint
+from binlog_pipeline.producer.snapshot_progress import SnapshotProgress
+from binlog_pipeline.producer.snapshot_reader import consistent_position_with_lock
+from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal, table_state
 from tests.kafka_helpers import changes, decode_topic, wait_for
 from tests.producer_harness import (

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from producer.position import BinlogPosition, Checkpoint
-from producer.snapshot_progress import SnapshotProgress, TableProgress
-from producer.snapshot_reader import next_chunk_condition
+from binlog_pipeline.producer.position import BinlogPosition, Checkpoint
+from binlog_pipeline.producer.snapshot_progress import SnapshotProgress, TableProgress
+from binlog_pipeline.producer.snapshot_reader import next_chunk_condition
 
 
 def test_progress_round_trips_through_the_checkpoint_with_binary_keys() -> None:

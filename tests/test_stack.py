@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from binlog_pipeline_tools.stack import Stack
+from binlog_pipeline_tools.stack.process import is_alive, port_open
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from binlog_pipeline.stack import Stack
-from binlog_pipeline.stack.process import is_alive, port_open
 from tests.services import Services, query, unique
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from binlog_pipeline.dburl import DatabaseUrl
+from binlog_pipeline.core.dburl import DatabaseUrl
 from tests.services import connect
 
 TABLE_DDL = (

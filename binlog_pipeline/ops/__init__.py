@@ -1,1 +1,0 @@
-"""Operations on a running pipeline: lag, tail (more to come: replay, verify)."""

@@ -1,0 +1,137 @@
+"""``binlog-pipeline bench``: the producer and applier measured against raw ceilings (and, with
+--compare debezium, against Debezium) on the local stack."""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from binlog_pipeline.core.cli_common import ConfigOption, SetOption, build_settings, fail, reported_errors
+
+app = typer.Typer()
+
+
+class CompareWith(enum.StrEnum):
+    debezium = "debezium"
+
+
+@app.command("bench")
+def bench_command(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    quick: Annotated[bool, typer.Option(help="A smoke run: small workloads, under 3 minutes.")] = False,
+    out_dir: Annotated[Path, typer.Option(help="Where results go (JSON, markdown, PNG, logs).")] = Path(
+        "bench/results"
+    ),
+    name: Annotated[str | None, typer.Option(help="File name stem (default: date and mode).")] = None,
+    scale: Annotated[
+        float, typer.Option(help="Multiply every workload size (e.g. 0.1 for a test run).", min=0.001)
+    ] = 1.0,
+    source_admin_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BINLOG_PIPELINE_STACK_SOURCE_ADMIN_URL",
+            help="A source user that may create databases and run sysbench (stack env sets it).",
+            show_default=False,
+        ),
+    ] = None,
+    target_admin_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BINLOG_PIPELINE_STACK_TARGET_ADMIN_URL",
+            help="A target user that may create databases (stack env sets it).",
+            show_default=False,
+        ),
+    ] = None,
+    compare: Annotated[
+        CompareWith | None,
+        typer.Option(
+            help="Also run the same workloads through another pipeline on the same stack: 'debezium' "
+            "(Kafka Connect standalone + Debezium MariaDB source + JDBC sink, jars from Maven Central).",
+            show_default=False,
+        ),
+    ] = None,
+    compare_only: Annotated[
+        bool, typer.Option(help="With --compare: skip our own ceiling phases, run only the comparison.")
+    ] = False,
+) -> None:
+    """Measure the producer and the applier against the raw ceilings (bare python-mysql-replication
+    decode, bare batched pymysql upserts) over the same workloads in one run: bulk rows in large
+    transactions and one huge transaction, a wide table of every type, sysbench oltp_write_only at
+    full speed, and end-to-end latency at a fixed rate. Writes the results JSON, a markdown table
+    and a PNG plot. Drops and recreates the databases `bench` and `sbtest` on both servers: run
+    it on the local stack (`binlog-pipeline stack up`), not on servers you care about.
+
+    --compare debezium then replicates the bulk load, sysbench at full speed and at a fixed rate and
+    the all-types table with our pipeline and with Debezium, one at a time, from database `cmp` into
+    `cmp_ours` and `cmp_debezium`, and reports rows/s, the ratio, latency, peak RSS and which
+    columns each target got wrong. Without Maven Central it is skipped with a message."""
+    from dataclasses import asdict
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from binlog_pipeline.core.dburl import DatabaseUrl
+    from binlog_pipeline_tools.bench.run import FULL, QUICK, Bench, machine, save
+
+    settings = build_settings(config, sets)
+    with reported_errors(settings):
+        settings.require("source_url", "target_url")
+    if not source_admin_url or not target_admin_url:
+        fail(
+            'needs --source-admin-url and --target-admin-url (eval "$(binlog-pipeline stack env)" sets them)'
+        )
+    assert source_admin_url and target_admin_url
+    if compare_only and compare is None:
+        fail("--compare-only needs --compare debezium")
+    connect_lib, skipped = None, None
+    if compare is CompareWith.debezium:
+        from binlog_pipeline.core.errors import StackError
+        from binlog_pipeline_tools.bench.connect import ensure_jars
+        from binlog_pipeline_tools.stack.maven import MavenUnreachable
+
+        try:
+            connect_lib = ensure_jars()
+        except MavenUnreachable as exc:
+            skipped = f"Debezium comparison skipped: {exc}"
+            typer.echo(skipped, err=True)
+            if compare_only:
+                return
+        except StackError as exc:  # a bad pom, a missing artifact, no Java: not "offline"
+            fail(str(exc), code=1)
+    sizes = (QUICK if quick else FULL).scaled(scale)
+    stem = name or time.strftime("%Y-%m-%d") + ("-quick" if quick else "-full")
+    logs = out_dir / f"{stem}-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with reported_errors(settings, code=1), Progress(*columns) as progress:
+        bench = Bench(
+            settings,
+            DatabaseUrl.parse(source_admin_url),
+            DatabaseUrl.parse(target_admin_url),
+            sizes,
+            logs,
+            progress,
+        )
+        results = (
+            {"machine": machine(bench.source_admin), "sizes": asdict(sizes)} if compare_only else bench.run()
+        )
+        if connect_lib is not None:
+            from binlog_pipeline_tools.bench.compare import Comparison
+
+            results["debezium"] = Comparison(bench, connect_lib).run()
+        elif skipped:
+            results["debezium"] = {"skipped": skipped}
+    paths = save(results, bench.timeline, out_dir, stem)
+    typer.echo(paths[1].read_text())
+    typer.echo("wrote " + ", ".join(str(p) for p in paths))
+    if not all(results.get("equal", {}).values()):
+        fail("source and target differ after the run: " + json.dumps(results["equal"]), code=1)
+    ours_equal = results.get("debezium", {}).get("equal", {}).get("ours", {})
+    if not all(ours_equal.values()):
+        fail("our target differs from the source after the comparison: " + json.dumps(ours_equal), code=1)
+

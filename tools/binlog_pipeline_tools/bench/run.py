@@ -1,0 +1,579 @@
+"""`binlog-pipeline bench`: one run that measures the pipeline next to its raw ceilings.
+
+Each workload is written on the source while the producer is stopped, so the binlog holds a
+backlog; then, over exactly that binlog range, the run measures the bare library decode (the
+ceiling), the producer (started at the range's start, timed to the last row produced), the bare
+batched upsert (the applier's ceiling) and the applier (timed to the last row applied). Rates are
+from the first row to the last, sampled from the processes' /metrics every 0.25 s. End-to-end
+latency is measured at a fixed rate with both processes live, from timestamps the workload writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from binlog_pipeline.core.config import Settings
+from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.core.metrics import binlog_file_index
+from binlog_pipeline_tools.bench import workloads as w
+from binlog_pipeline_tools.bench.ceilings import Rate, apply_ceiling, decode_ceiling, read_ceiling
+from binlog_pipeline_tools.bench.processes import PipelineProcess
+
+SAMPLE_S = 0.25
+PRODUCED = "binlog_pipeline_producer_rows_produced_total"
+APPLIED = "binlog_pipeline_applier_rows_applied_total"
+SNAPSHOT_DB = "bench_snapshot"  # the snapshot phase's target database
+
+
+@dataclass(frozen=True)
+class Sizes:
+    bulk_rows: int
+    bulk_txn_rows: int
+    single_txn_rows: int
+    wide_rows: int
+    sysbench_tables: int
+    sysbench_table_size: int
+    sysbench_seconds: int
+    sysbench_threads: int
+    latency_rows_s: int
+    latency_seconds: int
+    sysbench_rate_tps: int = 1_000  # the fixed-rate sysbench run (≈ 4 row changes per transaction)
+    sysbench_rate_seconds: int = 60
+
+    def scaled(self, factor: float) -> Sizes:
+        """Every row count, table size and duration times ``factor`` (at least 1); transaction
+        size and rates stay, so a scaled run has the same shape."""
+        if factor == 1.0:
+            return self
+        return replace(
+            self,
+            **{
+                f.name: max(int(getattr(self, f.name) * factor), 1)
+                for f in fields(self)
+                if f.name.endswith(("_rows", "_table_size", "_seconds")) and f.name != "bulk_txn_rows"
+            },
+        )
+
+
+QUICK = Sizes(40_000, 10_000, 40_000, 4_000, 4, 5_000, 8, 2, 5_000, 10, 1_000, 5)  # < 3 minutes
+FULL = Sizes(1_000_000, 10_000, 1_000_000, 50_000, 4, 50_000, 60, 4, 5_000, 60, 1_000, 60)
+
+
+@dataclass
+class Timeline:
+    """Samples for the plot: (seconds since start, phase, component, rows/s)."""
+
+    start: float = field(default_factory=time.monotonic)
+    throughput: list[tuple[float, str, str, float]] = field(default_factory=list)
+    latency: list[tuple[float, float, float]] = field(default_factory=list)  # (second, p50 ms, p99 ms)
+
+
+class Bench:
+    def __init__(
+        self,
+        settings: Settings,
+        source_admin: DatabaseUrl,
+        target_admin: DatabaseUrl,
+        sizes: Sizes,
+        out_dir: Path,
+        progress: Progress,
+    ) -> None:
+        assert settings.source_url is not None and settings.target_url is not None
+        self.settings = settings
+        self.source_admin = source_admin
+        self.target_admin = target_admin
+        self.sizes = sizes
+        self.out_dir = out_dir
+        self.progress = progress
+        self.prefix = f"bench{int(time.time())}"
+        self.timeline = Timeline()
+        self.rss = {"producer": 0.0, "applier": 0.0}
+        self._marker_id = 0  # negative ids in bench.latency: rows outside the latency sample
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("BINLOG_PIPELINE_")},
+            "BINLOG_PIPELINE_SOURCE_URL": settings.source_url.unmasked(),
+            "BINLOG_PIPELINE_TARGET_URL": settings.target_url.unmasked(),
+            "BINLOG_PIPELINE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        }
+
+    # --- the run ----------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        self._prepare()
+        bulk = self._bulk()
+        snapshot = self._snapshot(bulk["apply_ceiling_rows_s"])
+        wide = self._wide()
+        sysbench = self._sysbench()
+        sysbench["fixed_rate"] = self._sysbench_fixed_rate()
+        latency = self._latency()
+        equal = self._equality()
+        return {
+            "machine": machine(self.source_admin),
+            "sizes": asdict(self.sizes),
+            "decode_ceiling_rows_s": bulk["decode_ceiling_rows_s"],
+            "apply_ceiling_rows_s": bulk["apply_ceiling_rows_s"],
+            "producer_rows_s": bulk["producer_rows_s"],
+            "applier_rows_s": bulk["applier_rows_s"],
+            "producer_ratio": bulk["producer_ratio"],
+            "applier_ratio": bulk["applier_ratio"],
+            "e2e_p50_ms": latency["p50_ms"],
+            "e2e_p95_ms": latency["p95_ms"],
+            "e2e_p99_ms": latency["p99_ms"],
+            "rss_peak_mb": dict(self.rss),
+            "resume_s": wide["resume_s"],
+            "workloads": {
+                "bulk": bulk,
+                "snapshot": snapshot,
+                "wide": wide,
+                "sysbench": sysbench,
+                "latency": latency,
+            },
+            "equal": equal,
+        }
+
+    def _prepare(self) -> None:
+        task = self.progress.add_task("preparing databases", total=None)
+        for url in (self.source_admin, self.target_admin):
+            w.execute(url, "DROP DATABASE IF EXISTS bench", "DROP DATABASE IF EXISTS sbtest")
+        w.execute(self.target_admin, f"DROP DATABASE IF EXISTS {SNAPSHOT_DB}")
+        w.execute(
+            self.source_admin,
+            "CREATE DATABASE bench",
+            "CREATE DATABASE sbtest",
+            w.BULK_DDL.format(table="bench.bulk"),
+            w.BULK_DDL.format(table="bench.bulk_one"),
+            w.ALL_TYPES_DDL.format(db="bench"),
+            w.LATENCY_DDL.format(table="bench.latency", extra=""),
+        )
+        w.execute(
+            self.target_admin,
+            "CREATE DATABASE bench",
+            w.LATENCY_DDL.format(table="bench.latency", extra=w.APPLIED_AT),
+        )
+        self.progress.update(task, total=1, completed=1)
+
+    # --- phases -----------------------------------------------------------------------------
+    def _bulk(self) -> dict[str, Any]:
+        s = self.sizes
+        start = w.binlog_position(self.source_admin)
+        total = s.bulk_rows + s.single_txn_rows
+        write = self.progress.add_task("bulk: writing on the source", total=total)
+        advance = self.advancer(write)
+        w.write_bulk(self.source_admin, "bench.bulk", s.bulk_rows, s.bulk_txn_rows, advance)
+        w.write_bulk(self.source_admin, "bench.bulk_one", s.single_txn_rows, s.single_txn_rows, advance)
+        end = w.binlog_position(self.source_admin)
+        result = self._stream_and_apply("bulk", start, end, ["bench"], total)
+        ceiling_task = self.progress.add_task("bulk: apply ceiling (bare upserts)", total=s.bulk_rows)
+        ceiling = apply_ceiling(
+            self.target_admin, s.bulk_rows, self.settings.batch_max_rows, self.advancer(ceiling_task)
+        )
+        result["apply_ceiling_rows_s"] = round(ceiling.rows_s)
+        result["applier_ratio"] = (
+            round(result["applier_rows_s"] / ceiling.rows_s, 3) if ceiling.rows_s else 0.0
+        )
+        return result
+
+    def _snapshot(self, apply_ceiling_rows_s: float) -> dict[str, Any]:
+        """The initial snapshot of the bulk table (its own topics, routed to another target
+        database): producer and applier against bare chunked consistent reads and bare upserts."""
+        rows = self.sizes.bulk_rows
+        chunk_rows = self.settings.snapshot_chunk_rows
+        task = self.progress.add_task("snapshot: read ceiling (bare chunked reads)", total=rows)
+        ceiling = read_ceiling(self.source_admin, "bench.bulk", chunk_rows, self.advancer(task))
+        prefix = f"{self.prefix}s"
+        producer = self.start_process(
+            "producer",
+            "snapshot",
+            {"snapshot_mode": "initial", "include_tables": "bench.bulk"},
+            prefix=prefix,
+        )
+        produced = self._until(producer, PRODUCED, rows, "snapshot: producer")
+        producer.stop()
+        applier = self.start_process("applier", "snapshot", {"routes": f"bench={SNAPSHOT_DB}"}, prefix=prefix)
+        applied = self._until(applier, APPLIED, rows, "snapshot: applier")
+        applier.stop()
+        return {
+            "rows": rows,
+            "chunk_rows": chunk_rows,
+            "read_ceiling_rows_s": round(ceiling.rows_s),
+            "producer_rows_s": round(produced.rate.rows_s),
+            "producer_ratio": round(produced.rate.rows_s / ceiling.rows_s, 3) if ceiling.rows_s else 0.0,
+            "apply_ceiling_rows_s": round(apply_ceiling_rows_s),
+            "applier_rows_s": round(applied.rate.rows_s),
+            "applier_ratio": round(applied.rate.rows_s / apply_ceiling_rows_s, 3)
+            if apply_ceiling_rows_s
+            else 0.0,
+        }
+
+    def _wide(self) -> dict[str, Any]:
+        start = w.binlog_position(self.source_admin)
+        task = self.progress.add_task("wide: writing every type", total=self.sizes.wide_rows)
+        w.write_wide(self.source_admin, self.sizes.wide_rows, self.advancer(task))
+        end = w.binlog_position(self.source_admin)
+        return self._stream_and_apply("wide", start, end, ["bench"], self.sizes.wide_rows)
+
+    def _sysbench(self) -> dict[str, Any]:
+        s = self.sizes
+        task = self.progress.add_task("sysbench: prepare + replicate the tables", total=None)
+        before = w.binlog_position(self.source_admin)
+        w.sysbench(self.source_admin, "prepare", s.sysbench_tables, s.sysbench_table_size)
+        prepared = s.sysbench_tables * s.sysbench_table_size
+        self._stream_and_apply(
+            "sysbench-prepare", before, w.binlog_position(self.source_admin), ["sbtest"], prepared
+        )
+        self.progress.update(task, total=1, completed=1)
+        run = self.progress.add_task(
+            f"sysbench: oltp_write_only, full speed, {s.sysbench_seconds}s", total=None
+        )
+        start = w.binlog_position(self.source_admin)
+        result = w.sysbench_run(
+            self.source_admin,
+            s.sysbench_tables,
+            s.sysbench_table_size,
+            s.sysbench_seconds,
+            s.sysbench_threads,
+        )
+        end = w.binlog_position(self.source_admin)
+        self.progress.update(run, total=1, completed=1)
+        measured = self._stream_and_apply("sysbench", start, end, ["sbtest"], None)
+        source_rows_s = measured["rows"] / result.seconds
+        measured.update(
+            sysbench_tps=round(result.tps),
+            sysbench_rows_s=round(source_rows_s),
+            producer_vs_sysbench=round(measured["producer_rows_s"] / source_rows_s, 3),
+            applier_vs_sysbench=round(measured["applier_rows_s"] / source_rows_s, 3),
+        )
+        return measured
+
+    def _sysbench_fixed_rate(self) -> dict[str, Any]:
+        """sysbench at ``--rate`` with both processes live: does the pipeline keep up? Reports the
+        applier's end-to-end lag gauge (whole seconds) while it runs and the catch-up time after."""
+        s = self.sizes
+        producer, applier = self._live("sysbench-rate", "sbtest.*")
+        task = self.progress.add_task(
+            f"sysbench: oltp_write_only at {s.sysbench_rate_tps} tps, {s.sysbench_rate_seconds}s, live",
+            total=None,
+        )
+        runner = sysbench_at_fixed_rate(self.source_admin, s)
+        lags: list[float] = []
+        while runner.is_alive():
+            lags.append(applier.metrics().get("binlog_pipeline_applier_end_to_end_lag_seconds", 0.0))
+            time.sleep(0.5)
+        achieved = runner.join()
+        finished = time.monotonic()
+        end = w.binlog_position(self.source_admin)
+        self.progress.update(task, total=1, completed=1)
+        while True:
+            applied = applier.metrics().get(APPLIED, 0.0)
+            if caught_up(producer, applied, end):
+                break
+            if time.monotonic() - finished > 1800:
+                raise RuntimeError("the pipeline did not catch up with fixed-rate sysbench within 30 minutes")
+            time.sleep(0.25)
+        catch_up = time.monotonic() - finished
+        producer.stop()
+        applier.stop()
+        rows = int(applied)
+        return {
+            "rate_tps": s.sysbench_rate_tps,
+            "achieved_tps": round(achieved.tps),
+            "rows": rows,
+            "rows_s": round(rows / achieved.seconds),
+            "max_e2e_lag_s": max(lags, default=0.0),
+            "catch_up_s": round(catch_up, 2),
+            "kept_up": catch_up < 2.0,
+        }
+
+    def _stream_and_apply(
+        self, phase: str, start: tuple[str, int], end: tuple[str, int], schemas: list[str], rows: int | None
+    ) -> dict[str, Any]:
+        """Decode ceiling, then producer, then applier over the binlog range ``[start, end)``."""
+        decode_task = self.progress.add_task(f"{phase}: decode ceiling (bare library)", total=rows)
+        decoded = decode_ceiling(
+            self.settings.source_url,  # type: ignore[arg-type]
+            start,
+            end,
+            schemas,
+            self.settings.server_id + 100,
+            self.advancer(decode_task),
+        )
+        self.progress.update(decode_task, total=decoded.rows, completed=decoded.rows)  # stops its clock
+        expected = rows if rows is not None else decoded.rows
+        include = ",".join(f"{schema}.*" for schema in schemas)
+        producer = self.start_process(
+            "producer",
+            phase,
+            {"start_position": f"{start[0]}:{start[1]}", "include_tables": include, "snapshot_mode": "never"},
+        )
+        produced = self._until(producer, PRODUCED, expected, f"{phase}: producer")
+        producer.stop()
+        applier = self.start_process("applier", phase, {})
+        applied = self._until(applier, APPLIED, expected, f"{phase}: applier")
+        applier.stop()
+        return {
+            "rows": expected,
+            "decode_ceiling_rows_s": round(decoded.rows_s),
+            "producer_rows_s": round(produced.rate.rows_s),
+            "producer_ratio": round(produced.rate.rows_s / decoded.rows_s, 3) if decoded.rows_s else 0.0,
+            "applier_rows_s": round(applied.rate.rows_s),
+            "resume_s": round(applied.first_row_s, 2),
+        }
+
+    def _latency(self) -> dict[str, Any]:
+        s = self.sizes
+        producer, applier = self._live("latency", "bench.latency")
+        # Warm up: the topic exists and is assigned before timing starts, as in steady state.
+        w.execute(self.source_admin, "INSERT INTO bench.latency VALUES (0, NOW(6), 'warm-up')")
+        self._until(applier, APPLIED, 1, "latency: warm-up")
+        task = self.progress.add_task(
+            f"latency: {s.latency_rows_s} rows/s for {s.latency_seconds}s",
+            total=s.latency_rows_s * s.latency_seconds,
+        )
+        written = w.write_at_rate(
+            self.source_admin, "bench.latency", s.latency_rows_s, s.latency_seconds, self.advancer(task)
+        )
+        self._until(applier, APPLIED, written + 1, "latency: draining")
+        applier.stop()
+        resume = {
+            "resume_after_kill9_s": round(self._resume_after_kill9(short_session=False), 2),
+            "resume_after_kill9_short_session_s": round(self._resume_after_kill9(short_session=True), 2),
+        }
+        producer.stop()
+        conn = w.connect(self.target_admin)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT UNIX_TIMESTAMP(created_at), TIMESTAMPDIFF(MICROSECOND, created_at, applied_at) / 1000 "
+                    "FROM bench.latency WHERE id > 0 ORDER BY id"
+                )
+                rows = [(float(ts), float(ms)) for ts, ms in cur.fetchall()]
+        finally:
+            conn.close()
+        latencies = sorted(ms for _, ms in rows)
+        first = rows[0][0] if rows else 0.0
+        by_second: dict[int, list[float]] = {}
+        for ts, ms in rows:
+            by_second.setdefault(int(ts - first), []).append(ms)
+        self.timeline.latency = [
+            (second, percentile(sorted(v), 50), percentile(sorted(v), 99))
+            for second, v in sorted(by_second.items())
+        ]
+        return {
+            "rows": len(rows),
+            "target_rows_s": s.latency_rows_s,
+            "achieved_rows_s": round(written / s.latency_seconds),
+            "p50_ms": round(percentile(latencies, 50), 1),
+            "p95_ms": round(percentile(latencies, 95), 1),
+            "p99_ms": round(percentile(latencies, 99), 1),
+            "max_ms": round(latencies[-1], 1) if latencies else 0.0,
+            "note": "source NOW(6) at insert → target statement time of the applier's upsert (same clock)",
+            **resume,
+        }
+
+    def _resume_after_kill9(self, short_session: bool) -> float:
+        """Seconds from starting an applier after its predecessor was killed with -9 to its first
+        applied row. The group waits for the dead member's session to time out: librdkafka's
+        default 45 s, or ``session.timeout.ms=10000`` as the README suggests for faster restarts."""
+        settings: dict[str, object] = {"kafka_consumer": "session.timeout.ms=10000"} if short_session else {}
+        label = "session.timeout.ms=10000" if short_session else "default session timeout"
+        self._marker_id -= 1
+        w.execute(
+            self.source_admin, f"INSERT INTO bench.latency VALUES ({self._marker_id}, NOW(6), 'marker')"
+        )
+        first = self.start_process("applier", "resume", settings)
+        self._until(first, APPLIED, 1, f"resume ({label}): first applier")
+        first.stop(kill=True)
+        self._marker_id -= 1
+        w.execute(
+            self.source_admin, f"INSERT INTO bench.latency VALUES ({self._marker_id}, NOW(6), 'marker')"
+        )
+        second = self.start_process("applier", "resume", settings)
+        measured = self._until(second, APPLIED, 1, f"resume ({label}): after kill -9")
+        second.stop()
+        return measured.first_row_s
+
+    def _equality(self) -> dict[str, bool]:
+        task = self.progress.add_task("checking source == target", total=None)
+        tables = ["bench.bulk", "bench.bulk_one", "bench.all_types"] + [
+            f"sbtest.sbtest{n}" for n in range(1, self.sizes.sysbench_tables + 1)
+        ]
+        result = {
+            table: checksum(self.source_admin, table) == checksum(self.target_admin, table)
+            for table in tables
+        }
+        result[f"{SNAPSHOT_DB}.bulk (snapshot of bench.bulk)"] = checksum(
+            self.source_admin, "bench.bulk"
+        ) == checksum(self.target_admin, f"{SNAPSHOT_DB}.bulk")
+        result["bench.latency"] = one_row(
+            self.source_admin, f"SELECT {LATENCY_FINGERPRINT} FROM bench.latency"
+        ) == one_row(self.target_admin, f"SELECT {LATENCY_FINGERPRINT} FROM bench.latency")
+        self.progress.update(task, total=1, completed=1)
+        return result
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _live(self, phase: str, include: str) -> tuple[PipelineProcess, PipelineProcess]:
+        """Producer (from the source's current position) and applier, both running."""
+        position = w.binlog_position(self.source_admin)
+        settings: dict[str, object] = {
+            "start_position": f"{position[0]}:{position[1]}",
+            "include_tables": include,
+            "snapshot_mode": "never",  # the binlog phases measure streaming only
+        }
+        return self.start_process("producer", phase, settings), self.start_process("applier", phase, {})
+
+    def start_process(
+        self, role: str, phase: str, settings: dict[str, object], prefix: str | None = None
+    ) -> PipelineProcess:
+        prefix = prefix or self.prefix
+        common: dict[str, object] = {"topic_prefix": prefix}
+        if role == "producer":
+            common["transactional_id"] = f"{prefix}-producer"
+        else:
+            common["group_id"] = f"{prefix}-applier"
+        log = self.out_dir / f"{phase}-{role}.log"
+        return PipelineProcess(role, self.env, {**common, **settings}, log).start()
+
+    def _until(self, process: PipelineProcess, metric: str, rows: int, label: str) -> Measured:
+        """Sample ``metric`` until it reaches ``rows``; the rate is from the first row to the last."""
+        task = self.progress.add_task(label, total=rows)
+        first_at: float | None = None
+        last_count: float | None = None  # no rate from the first sample: its interval is unknown
+        last_at = time.monotonic()
+        while True:
+            count = process.metrics().get(metric, 0.0)
+            now = time.monotonic()
+            if count > 0 and first_at is None:
+                first_at = now - SAMPLE_S / 2  # the first row arrived within the last interval
+            if last_count is not None and count > last_count:
+                self.timeline.throughput.append(
+                    (
+                        now - self.timeline.start,
+                        label.split(":")[0],
+                        process.module,
+                        (count - last_count) / (now - last_at),
+                    )
+                )
+            self.progress.update(task, completed=count)
+            last_count, last_at = count, now
+            if count >= rows:
+                break
+            time.sleep(SAMPLE_S)
+        self.rss[process.module] = max(self.rss[process.module], process.peak_rss_mb)
+        assert first_at is not None
+        return Measured(Rate(int(count), max(now - first_at, SAMPLE_S)), first_at - process.started_at)
+
+    def advancer(self, task: Any) -> Callable[[int], None]:
+        return lambda n: self.progress.advance(task, n)
+
+
+def caught_up(producer: PipelineProcess, applied: float, end: tuple[str, int]) -> bool:
+    """The producer's committed checkpoint reached ``end`` and the applier applied (``applied``,
+    read before this) all the producer produced."""
+    produced = producer.metrics()
+    checkpoint = (
+        produced.get("binlog_pipeline_producer_checkpoint_binlog_file_index", 0),
+        produced.get("binlog_pipeline_producer_checkpoint_binlog_position", 0),
+    )
+    return checkpoint >= (binlog_file_index(end[0]), end[1]) and applied >= produced.get(PRODUCED, 0.0)
+
+
+# Compares the latency table without the target's extra applied_at column.
+LATENCY_FINGERPRINT = "COUNT(*), BIT_XOR(CRC32(CONCAT_WS('#', id, created_at, payload)))"
+
+
+def sysbench_at_fixed_rate(
+    url: DatabaseUrl, sizes: Sizes, database: str = "sbtest", seed: int = 1
+) -> w.Background[w.SysbenchResult]:
+    """sysbench oltp_write_only at the sizes' fixed rate and duration, on its own thread."""
+    return w.Background(
+        lambda: w.sysbench_run(
+            url,
+            sizes.sysbench_tables,
+            sizes.sysbench_table_size,
+            sizes.sysbench_rate_seconds,
+            sizes.sysbench_threads,
+            rate_tps=sizes.sysbench_rate_tps,
+            database=database,
+            seed=seed,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Measured:
+    rate: Rate
+    first_row_s: float  # from process start to its first row: the restart-to-resumed time
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1]
+
+
+def one_row(url: DatabaseUrl, sql: str) -> tuple[Any, ...]:
+    conn = w.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return tuple(cur.fetchone() or ())
+    finally:
+        conn.close()
+
+
+def checksum(url: DatabaseUrl, table: str) -> tuple[Any, ...]:
+    return (one_row(url, f"CHECKSUM TABLE {table}")[1], one_row(url, f"SELECT COUNT(*) FROM {table}")[0])
+
+
+def machine(source_admin: DatabaseUrl) -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = 0.0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "source_server": one_row(source_admin, "SELECT VERSION()")[0],
+    }
+
+
+def save(results: dict[str, Any], timeline: Timeline, out_dir: Path, name: str) -> list[Path]:
+    """The results JSON, its markdown table and (when our phases ran) the plot, under ``out_dir``."""
+    from binlog_pipeline_tools.bench.report import markdown, plot
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"{name}.json"
+    samples = {"throughput": timeline.throughput, "latency": timeline.latency}
+    json_path.write_text(json.dumps({**results, "timeline": samples}, indent=2) + "\n")
+    md_path = out_dir / f"{name}.md"
+    md_path.write_text(markdown(results))
+    if not timeline.throughput:  # --compare-only: nothing of ours was sampled over time
+        return [json_path, md_path]
+    png_path = out_dir / f"{name}.png"
+    plot(timeline, png_path)
+    return [json_path, md_path, png_path]
