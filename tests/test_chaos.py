@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from binlog_pipeline_tools.chaos import checks
 from binlog_pipeline_tools.chaos.faults import KINDS, MEMBER_POLL_TIMEOUT_S, plan
-from binlog_pipeline_tools.chaos.run import ChaosOptions, ChaosResult
+from binlog_pipeline_tools.chaos.model import ChaosOptions, ChaosResult
 from binlog_pipeline_tools.chaos.tcp_proxy import TcpProxy
 
 from binlog_pipeline.core.config import load_settings

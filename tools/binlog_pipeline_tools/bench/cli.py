@@ -76,7 +76,9 @@ def bench_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from binlog_pipeline.core.dburl import DatabaseUrl
-    from binlog_pipeline_tools.bench.run import FULL, QUICK, Bench, machine, save
+    from binlog_pipeline_tools.bench.model import FULL, QUICK
+    from binlog_pipeline_tools.bench.report import save
+    from binlog_pipeline_tools.bench.run import Bench, machine
 
     settings = build_settings(config, sets)
     with reported_errors(settings):

@@ -3,11 +3,11 @@ throughput and end-to-end latency over the run."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from binlog_pipeline_tools.bench.run import Timeline
+from binlog_pipeline_tools.bench.model import Timeline
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -196,3 +196,18 @@ def plot(timeline: Timeline, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def save(results: dict[str, Any], timeline: Timeline, out_dir: Path, name: str) -> list[Path]:
+    """The results JSON, its markdown table and (when our phases ran) the plot, under ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"{name}.json"
+    samples = {"throughput": timeline.throughput, "latency": timeline.latency}
+    json_path.write_text(json.dumps({**results, "timeline": samples}, indent=2) + "\n")
+    md_path = out_dir / f"{name}.md"
+    md_path.write_text(markdown(results))
+    if not timeline.throughput:  # --compare-only: nothing of ours was sampled over time
+        return [json_path, md_path]
+    png_path = out_dir / f"{name}.png"
+    plot(timeline, png_path)
+    return [json_path, md_path, png_path]

@@ -10,13 +10,12 @@ latency is measured at a fixed rate with both processes live, from timestamps th
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,55 +26,13 @@ from binlog_pipeline.core.dburl import DatabaseUrl
 from binlog_pipeline.core.metrics import binlog_file_index
 from binlog_pipeline_tools.bench import workloads as w
 from binlog_pipeline_tools.bench.ceilings import Rate, apply_ceiling, decode_ceiling, read_ceiling
+from binlog_pipeline_tools.bench.model import Sizes, Timeline
 from binlog_pipeline_tools.bench.processes import PipelineProcess
 
 SAMPLE_S = 0.25
 PRODUCED = "binlog_pipeline_producer_rows_produced_total"
 APPLIED = "binlog_pipeline_applier_rows_applied_total"
 SNAPSHOT_DB = "bench_snapshot"  # the snapshot phase's target database
-
-
-@dataclass(frozen=True)
-class Sizes:
-    bulk_rows: int
-    bulk_txn_rows: int
-    single_txn_rows: int
-    wide_rows: int
-    sysbench_tables: int
-    sysbench_table_size: int
-    sysbench_seconds: int
-    sysbench_threads: int
-    latency_rows_s: int
-    latency_seconds: int
-    sysbench_rate_tps: int = 1_000  # the fixed-rate sysbench run (≈ 4 row changes per transaction)
-    sysbench_rate_seconds: int = 60
-
-    def scaled(self, factor: float) -> Sizes:
-        """Every row count, table size and duration times ``factor`` (at least 1); transaction
-        size and rates stay, so a scaled run has the same shape."""
-        if factor == 1.0:
-            return self
-        return replace(
-            self,
-            **{
-                f.name: max(int(getattr(self, f.name) * factor), 1)
-                for f in fields(self)
-                if f.name.endswith(("_rows", "_table_size", "_seconds")) and f.name != "bulk_txn_rows"
-            },
-        )
-
-
-QUICK = Sizes(40_000, 10_000, 40_000, 4_000, 4, 5_000, 8, 2, 5_000, 10, 1_000, 5)  # < 3 minutes
-FULL = Sizes(1_000_000, 10_000, 1_000_000, 50_000, 4, 50_000, 60, 4, 5_000, 60, 1_000, 60)
-
-
-@dataclass
-class Timeline:
-    """Samples for the plot: (seconds since start, phase, component, rows/s)."""
-
-    start: float = field(default_factory=time.monotonic)
-    throughput: list[tuple[float, str, str, float]] = field(default_factory=list)
-    latency: list[tuple[float, float, float]] = field(default_factory=list)  # (second, p50 ms, p99 ms)
 
 
 class Bench:
@@ -560,20 +517,3 @@ def machine(source_admin: DatabaseUrl) -> dict[str, Any]:
         "python": platform.python_version(),
         "source_server": one_row(source_admin, "SELECT VERSION()")[0],
     }
-
-
-def save(results: dict[str, Any], timeline: Timeline, out_dir: Path, name: str) -> list[Path]:
-    """The results JSON, its markdown table and (when our phases ran) the plot, under ``out_dir``."""
-    from binlog_pipeline_tools.bench.report import markdown, plot
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / f"{name}.json"
-    samples = {"throughput": timeline.throughput, "latency": timeline.latency}
-    json_path.write_text(json.dumps({**results, "timeline": samples}, indent=2) + "\n")
-    md_path = out_dir / f"{name}.md"
-    md_path.write_text(markdown(results))
-    if not timeline.throughput:  # --compare-only: nothing of ours was sampled over time
-        return [json_path, md_path]
-    png_path = out_dir / f"{name}.png"
-    plot(timeline, png_path)
-    return [json_path, md_path, png_path]

@@ -68,8 +68,9 @@ def chaos_command(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from binlog_pipeline_tools.chaos.faults import KINDS
-    from binlog_pipeline_tools.chaos.report import render
-    from binlog_pipeline_tools.chaos.run import ChaosOptions, ChaosRun, save
+    from binlog_pipeline_tools.chaos.model import ChaosOptions
+    from binlog_pipeline_tools.chaos.report import render, save
+    from binlog_pipeline_tools.chaos.run import ChaosRun
 
     if list_kinds:
         for kind in KINDS.values():

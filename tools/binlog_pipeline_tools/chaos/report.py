@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from binlog_pipeline_tools.chaos.run import ChaosResult
+from binlog_pipeline_tools.chaos.model import ChaosResult
 
 
 def render(result: ChaosResult) -> str:
@@ -81,3 +83,24 @@ def markdown(f: dict[str, Any]) -> str:
 
 def _n(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
+
+
+def save(result: ChaosResult, out_dir: Path, name: str) -> Path:
+    """``<name>.json`` (every figure and fault) and ``<name>.md`` (the summary table)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.md").write_text(markdown(result.figures))
+    path = out_dir / f"{name}.json"
+    payload = {
+        "ok": result.ok,
+        "failure": result.failure,
+        "reproduce": result.reproduce(),
+        "options": result.options.__dict__,
+        "topic_prefix": result.topic_prefix,
+        "group": result.group,
+        **result.figures,
+        "partitions": result.verdict.partitions if result.verdict else {},
+        "tables": result.verdict.tables if result.verdict else {},
+        "faults": [r.as_dict() for r in result.records],
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path

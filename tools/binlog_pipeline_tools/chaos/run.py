@@ -9,11 +9,9 @@ before the pipeline has recovered ("overlap"), so recoveries pile up as they do 
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from binlog_pipeline_tools.bench import workloads as w
 from binlog_pipeline_tools.bench.processes import PipelineProcess
 from binlog_pipeline_tools.chaos import checks
 from binlog_pipeline_tools.chaos.faults import MEMBER_POLL_TIMEOUT_S, Injector, PlannedFault, plan
+from binlog_pipeline_tools.chaos.model import ChaosOptions, ChaosResult, FaultRecord
 from binlog_pipeline_tools.chaos.supervisor import Supervised, progressed
 from binlog_pipeline_tools.chaos.tcp_proxy import TcpProxy
 from binlog_pipeline_tools.chaos.workload import (
@@ -44,75 +43,6 @@ from binlog_pipeline_tools.stack.stack import APPLIER_USER, PRODUCER_USER
 PRODUCED = "binlog_pipeline_producer_rows_produced_total"
 APPLIED = "binlog_pipeline_applier_rows_applied_total"
 KAFKA_TRANSACTIONS = "binlog_pipeline_producer_kafka_transactions_total{outcome=committed}"
-
-
-@dataclass(frozen=True)
-class ChaosOptions:
-    seed: int
-    faults: int
-    kinds: list[str]
-    duration_s: float | None = None  # stop injecting after this long, even short of ``faults``
-    recovery_timeout_s: float = 180.0
-    drain_timeout_s: float = 300.0
-    sysbench_tps: int = 40
-    mixed_tps: float = 20.0
-    max_hold_s: float = 6.0
-    appliers: int = 3  # members of the applier group
-
-
-@dataclass
-class FaultRecord:
-    planned: PlannedFault
-    note: str = ""
-    injected_at_s: float = 0.0
-    healed_at_s: float = 0.0
-    recovered_s: float | None = None  # from healing to progress on both sides; None: never
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            **self.planned.as_dict(),
-            "note": self.note,
-            "injected_at_s": self.injected_at_s,
-            "healed_at_s": self.healed_at_s,
-            "recovered_s": self.recovered_s,
-        }
-
-
-@dataclass
-class ChaosResult:
-    options: ChaosOptions
-    records: list[FaultRecord] = field(default_factory=list)
-    verdict: checks.Verdict | None = None
-    failure: str = ""
-    figures: dict[str, Any] = field(default_factory=dict)
-    topic_prefix: str = ""
-    group: str = ""
-
-    @property
-    def ok(self) -> bool:
-        # An exit the supervisor had to restart is a failure too: both processes retry every
-        # fault they meet (retry_deadline_s), so nothing in a chaos run should make them give up.
-        return (
-            not self.failure
-            and self.verdict is not None
-            and self.verdict.ok
-            and not self.figures.get("unplanned_exits")
-        )
-
-    def reproduce(self) -> str:
-        """The command that replays this schedule and workload (timing on a machine varies)."""
-        o, default = self.options, ChaosOptions(0, 0, [])
-        command = f"binlog-pipeline chaos --seed {o.seed} --faults {o.faults} --kinds {','.join(o.kinds)}"
-        for flag, value, usual in (
-            ("--max-hold", o.max_hold_s, default.max_hold_s),
-            ("--sysbench-tps", o.sysbench_tps, default.sysbench_tps),
-            ("--mixed-tps", o.mixed_tps, default.mixed_tps),
-            ("--duration", o.duration_s, default.duration_s),
-            ("--appliers", o.appliers, default.appliers),
-        ):
-            if value != usual:
-                command += f" {flag} {value:g}"
-        return command
 
 
 class ChaosRun:
@@ -446,26 +376,3 @@ class _Unrecovered(Exception):
 
 def _via(url: DatabaseUrl, port: int) -> str:
     return DatabaseUrl(url.host, port, url.user, url.password, url.database).unmasked()
-
-
-def save(result: ChaosResult, out_dir: Path, name: str) -> Path:
-    """``<name>.json`` (every figure and fault) and ``<name>.md`` (the summary table)."""
-    from binlog_pipeline_tools.chaos.report import markdown
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{name}.md").write_text(markdown(result.figures))
-    path = out_dir / f"{name}.json"
-    payload = {
-        "ok": result.ok,
-        "failure": result.failure,
-        "reproduce": result.reproduce(),
-        "options": result.options.__dict__,
-        "topic_prefix": result.topic_prefix,
-        "group": result.group,
-        **result.figures,
-        "partitions": result.verdict.partitions if result.verdict else {},
-        "tables": result.verdict.tables if result.verdict else {},
-        "faults": [r.as_dict() for r in result.records],
-    }
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    return path
