@@ -9,9 +9,9 @@ from confluent_kafka.admin import AdminClient
 from binlog_pipeline.core.errors import PermanentError
 from binlog_pipeline.schemas.topics import TopicNames
 from tests.kafka_helpers import changes, decode_topic, wait_for
+from tests.producer.test_producer_exactly_once import wait_complete
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services, connect, query
-from tests.test_producer_exactly_once import wait_complete
 from tests.workload import Workload
 
 pytestmark = pytest.mark.integration

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 from binlog_pipeline_tools.chaos.tcp_proxy import TcpProxy
 
+from tests.applier.test_dead_letters import Setup, inject
 from tests.kafka_helpers import read_all, wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services, connect, query
-from tests.test_dead_letters import Setup, inject
 
 pytestmark = pytest.mark.integration
 

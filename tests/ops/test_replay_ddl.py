@@ -14,9 +14,9 @@ from confluent_kafka.admin import AdminClient
 from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal, table_state
 from tests.kafka_helpers import wait_for
+from tests.ops.test_replay import kafka_committed, replay
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services, connect, query
-from tests.test_replay import kafka_committed, replay
 
 pytestmark = pytest.mark.integration
 

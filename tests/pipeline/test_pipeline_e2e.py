@@ -9,9 +9,9 @@ import pytest
 
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal, table_state
 from tests.kafka_helpers import wait_for
+from tests.producer.test_producer_types import ALL_TYPES_DDL, ROWS
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services, connect
-from tests.test_producer_types import ALL_TYPES_DDL, ROWS
 from tests.workload import Workload
 
 pytestmark = pytest.mark.integration

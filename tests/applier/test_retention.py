@@ -19,10 +19,10 @@ from binlog_pipeline.core.dburl import DatabaseUrl
 from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal
 from tests.kafka_helpers import wait_for
+from tests.ops.test_replay import kafka_committed, target_checkpoint
+from tests.producer.test_snapshot import pipeline_cli
 from tests.producer_harness import ProducerThread, current_position, producer_settings, snapshot_complete
 from tests.services import Services, connect, query
-from tests.test_replay import kafka_committed, target_checkpoint
-from tests.test_snapshot import pipeline_cli
 
 pytestmark = pytest.mark.integration
 

@@ -24,6 +24,7 @@ from binlog_pipeline.producer.snapshot_reader import consistent_position_with_lo
 from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal, table_state
 from tests.kafka_helpers import changes, decode_topic, wait_for
+from tests.producer.test_producer_types import ROWS
 from tests.producer_harness import (
     ProducerProcess,
     ProducerThread,
@@ -33,7 +34,6 @@ from tests.producer_harness import (
     snapshot_complete,
 )
 from tests.services import Services, connect, query
-from tests.test_producer_types import ROWS
 
 pytestmark = pytest.mark.integration
 

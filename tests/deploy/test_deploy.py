@@ -27,7 +27,7 @@ from tests.runner_harness import CliProcess
 from tests.services import Services
 from tests.source_copy import image_sources
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose"
 DASHBOARD = COMPOSE / "grafana" / "dashboards" / "binlog-pipeline.json"
 

@@ -14,9 +14,9 @@ from binlog_pipeline.core.kafka_admin import create_topic
 from binlog_pipeline.schemas.topics import TopicNames
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal
 from tests.kafka_helpers import wait_for
+from tests.ops.test_ops import pipeline_cli
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services, connect, query
-from tests.test_ops import pipeline_cli
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
+from tests.applier.test_group_ddl import FAST_GROUP, Members
+from tests.applier.test_group_ddl import members as members  # the fixture
 from tests.applier_harness import equal, table_state
 from tests.services import Services, connect
-from tests.test_group_ddl import FAST_GROUP, Members
-from tests.test_group_ddl import members as members  # the fixture
 
 pytestmark = pytest.mark.integration
 DDL_NEEDS_S = 16  # how long the ALTER needs on the target: twice max.poll.interval.ms (8 s)

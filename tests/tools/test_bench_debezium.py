@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.services import Services
-from tests.test_bench import run_bench
+from tests.tools.test_bench import run_bench
 
 pytestmark = pytest.mark.integration
 

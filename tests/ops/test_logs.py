@@ -10,9 +10,9 @@ import pytest
 
 from tests.applier_harness import ApplierProcess, drop_target_database, equal
 from tests.kafka_helpers import wait_for
+from tests.pipeline.test_ddl import run_statements
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services
-from tests.test_ddl import run_statements
 
 pytestmark = pytest.mark.integration
 ABOUT_A_MESSAGE = ("DDL", "holding", "resuming", "created target table", "dead-letter", "skipping")

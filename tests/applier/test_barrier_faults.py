@@ -17,11 +17,11 @@ from binlog_pipeline_tools.chaos.tcp_proxy import COMMIT, TcpProxy
 from prometheus_client import REGISTRY
 
 from binlog_pipeline.core.dburl import DatabaseUrl
+from tests.applier.test_group_ddl import FAST_GROUP, Members
 from tests.applier_harness import ApplierThread, applier_settings, drop_target_database, equal, table_state
 from tests.kafka_helpers import wait_for
 from tests.producer_harness import ProducerThread, current_position, producer_settings
 from tests.services import Services, connect, query
-from tests.test_group_ddl import FAST_GROUP, Members
 
 pytestmark = pytest.mark.integration
 # COM_QUERY with which a member about to run a barrier statement takes over its participants' claims
