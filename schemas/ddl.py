@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import re
 
-_COMMENT = re.compile(r"/\*.*?\*/|--[^\n]*\n|#[^\n]*\n", re.S)
+# A comment, or quoted text (group 1), which is kept whole: a quoted name or string may hold
+# '#', '--' or '/*' (a table named `a#b`), and none of them starts a comment there.
+_COMMENT = re.compile(
+    r"(`(?:[^`]|``)*`|'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\")|/\*.*?\*/|--[^\n]*\n|#[^\n]*\n",
+    re.S,
+)
 _NAME = r"(?:`(?:[^`]|``)+`|[\w$\u0080-\uffff]+)"
 _QUALIFIED = rf"({_NAME}(?:\s*\.\s*{_NAME})?)"
 _IF = r"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
@@ -23,6 +28,7 @@ _SINGLE = [
 ]
 _DROP = re.compile(rf"^DROP\s+TABLE\s+{_IF}(.+?)\s*(?:RESTRICT|CASCADE)?\s*;?\s*$", re.I | re.S)
 _RENAME = re.compile(r"^RENAME\s+TABLES?\s+(.+?)\s*;?\s*$", re.I | re.S)
+_RENAME_PAIR = re.compile(rf"{_QUALIFIED}\s+TO\s+{_QUALIFIED}", re.I)
 _ALTER_RENAME = re.compile(rf"\bRENAME\s+(?:TO\s+|AS\s+)?{_QUALIFIED}\s*(?:,|$)", re.I)
 # The head of a CREATE TABLE statement up to and including its (possibly qualified) table name.
 CREATE_TABLE_HEAD = re.compile(rf"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+{_IF}{_QUALIFIED}", re.I)
@@ -44,7 +50,7 @@ def _split_qualified(text: str, default_db: str) -> tuple[str, str]:
 
 
 def strip_comments(statement: str) -> str:
-    return _COMMENT.sub(" ", statement + "\n").strip()
+    return _COMMENT.sub(lambda match: match.group(1) or " ", statement + "\n").strip()
 
 
 def statement_kind(statement: str) -> str:
@@ -87,7 +93,8 @@ def affected_tables(statement: str, default_db: str) -> list[tuple[str, str]]:
     if match:
         tables = []
         for pair in _split_list(match.group(1)):
-            old, new = re.split(r"\s+TO\s+", pair, maxsplit=1, flags=re.I)
+            names = _RENAME_PAIR.fullmatch(pair)  # not a split at " TO ": `a to b` is one name
+            old, new = names.groups() if names else re.split(r"\s+TO\s+", pair, maxsplit=1, flags=re.I)
             tables += [_split_qualified(old, default_db), _split_qualified(new, default_db)]
         return tables
     return []
