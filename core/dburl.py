@@ -82,7 +82,8 @@ class DatabaseUrl:
         auth = quote(self.user, safe="") + (f":{password}" if self.password else "")
         query = "&".join(f"{k}={quote(v, safe='/')}" for k, v in self.ssl)
         path = quote(self.database or "", safe="")
-        return f"mysql://{auth}@{self.host}:{self.port}/{path}" + (f"?{query}" if query else "")
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal, as parsed
+        return f"mysql://{auth}@{host}:{self.port}/{path}" + (f"?{query}" if query else "")
 
     def __str__(self) -> str:
         return self._render("***")
