@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from binlog_pipeline.schemas.codec import DecodeError, SchemaStore
+from binlog_pipeline.schemas.codec import Decoded, DecodeError
 from binlog_pipeline.schemas.columns import ColumnSpec
 from binlog_pipeline.schemas.ddl_session import DdlSession
 
@@ -86,7 +86,13 @@ class BadMessage(Exception):
         self.where = where
 
 
-def decode(store: SchemaStore, where: Coordinates, value: bytes | None) -> Message:
+class SchemaLookup(Protocol):
+    """What decoding needs of a schema store (:class:`schemas.codec.SchemaStore` and its kin)."""
+
+    def decode(self, data: bytes) -> Decoded: ...
+
+
+def decode(store: SchemaLookup, where: Coordinates, value: bytes | None) -> Message:
     if value is None:
         raise BadMessage(where, "empty message value (tombstone) in a table topic")
     try:

@@ -39,6 +39,13 @@ from binlog_pipeline.applier.ddl_barrier import DdlBarrier, DdlLedger, spans_par
 from binlog_pipeline.applier.ddl_guard import DdlClaims, commit_ddl, guarded
 from binlog_pipeline.applier.messages import BadMessage, Coordinates, RowChange, SchemaChange, decode
 from binlog_pipeline.applier.planner import STRICT, Planner, Route
+from binlog_pipeline.applier.ports import (
+    DeadLetterProducer,
+    GroupConsumer,
+    SchemaSource,
+    TargetFactory,
+    TopicEnsurer,
+)
 from binlog_pipeline.applier.retention import RetentionGap, check_retention, describe_gap
 from binlog_pipeline.applier.schema_apply import SchemaApplier
 from binlog_pipeline.applier.target import Target, classify
@@ -82,8 +89,44 @@ POLL_INTERVAL = "max.poll.interval.ms"
 DDL_POLL_INTERVAL_MS = 3_600_000
 
 
+def _group_member(settings: Settings) -> dict[str, Any]:
+    """The group consumer's own librdkafka settings (on top of kafka and kafka_consumer)."""
+    return {
+        "group.id": settings.group_id,
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        # Never jump silently: a position retention deleted is an error (see retention.py);
+        # a group with no position at all starts at the beginning (set in _on_assign).
+        "auto.offset.reset": "error",
+        "partition.assignment.strategy": "cooperative-sticky",
+        "topic.metadata.refresh.interval.ms": 5000,
+        # Prefetch at most 16 MB per partition queue (librdkafka's default is 64 MB):
+        # batches are 5,000 rows, so more buys no speed, only memory.
+        "queued.max.messages.kbytes": 16384,
+        **(
+            {}
+            if POLL_INTERVAL in settings.kafka or POLL_INTERVAL in settings.kafka_consumer
+            else {POLL_INTERVAL: DDL_POLL_INTERVAL_MS}
+        ),
+    }
+
+
 class ApplierRunner:
-    def __init__(self, settings: Settings, stop: threading.Event, health: Health | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        stop: threading.Event,
+        health: Health | None = None,
+        *,
+        consumer: GroupConsumer | None = None,
+        dead_letters: DeadLetterProducer | None = None,
+        schemas: SchemaSource | None = None,
+        connect_target: TargetFactory = Target,
+        ensure_dead_letter_topic: TopicEnsurer = ensure_topic,
+    ) -> None:
+        """The clients (:mod:`applier.ports`) are built from ``settings`` unless given; the
+        dead-letter producer only when ``dead_letter_topic`` is set."""
         settings.require("target_url")
         assert settings.target_url is not None
         if STATIC_MEMBERSHIP in settings.kafka or STATIC_MEMBERSHIP in settings.kafka_consumer:
@@ -95,10 +138,14 @@ class ApplierRunner:
         self._kafka_probe_at = 0.0
         self._lag_observed_at = 0.0
         self._topics = TopicNames(settings.topic_prefix)
-        self._store = TopicSchemaStore(settings.librdkafka(), self._topics.schemas)
-        self.target = Target(settings.target_url)
+        # `is None` tests, never `or`: an empty store and a producer with nothing queued are falsy
+        if schemas is None:
+            schemas = TopicSchemaStore(settings.librdkafka(), self._topics.schemas)
+        self._store = schemas
+        self._ensure_topic = ensure_dead_letter_topic
+        self.target = connect_target(settings.target_url)
         # DDL runs on the target connection while the checkpoint row is locked on this one
-        self._guard = Target(settings.target_url)
+        self._guard = connect_target(settings.target_url)
         self._checkpoint = CheckpointTable(settings.checkpoint_table, settings.group_id)
         self._schema = SchemaApplier(self.target, settings, self._topics)
         self._claims = DdlClaims(self._checkpoint.database, settings.group_id)
@@ -107,34 +154,18 @@ class ApplierRunner:
             self.target, self._guard, self._checkpoint, self._claims, self._ledger, settings.group_id
         )
         self._planner = Planner(Route(dict(settings.routes)), self._schema.target_table)
-        self._consumer = Consumer(
-            settings.consumer_librdkafka(
-                **{
-                    "group.id": settings.group_id,
-                    "isolation.level": "read_committed",
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    # Never jump silently: a position retention deleted is an error (see retention.py);
-                    # a group with no position at all starts at the beginning (set in _on_assign).
-                    "auto.offset.reset": "error",
-                    "partition.assignment.strategy": "cooperative-sticky",
-                    "topic.metadata.refresh.interval.ms": 5000,
-                    # Prefetch at most 16 MB per partition queue (librdkafka's default is 64 MB):
-                    # batches are 5,000 rows, so more buys no speed, only memory.
-                    "queued.max.messages.kbytes": 16384,
-                    **(
-                        {}
-                        if POLL_INTERVAL in settings.kafka or POLL_INTERVAL in settings.kafka_consumer
-                        else {POLL_INTERVAL: DDL_POLL_INTERVAL_MS}
-                    ),
-                },
-            )
-        )
-        self._dlq: Producer | None = None
+        if consumer is None:
+            consumer = Consumer(settings.consumer_librdkafka(**_group_member(settings)))
+        self._consumer: GroupConsumer = consumer
+        self._dlq: DeadLetterProducer | None = None
         self._dlq_errors: list[str] = []
         self._dlq_pending = 0  # diverted in the open batch; counted once it commits
         if settings.dead_letter_topic:
-            self._dlq = Producer(settings.producer_librdkafka(**{"enable.idempotence": True, "acks": "all"}))
+            if dead_letters is None:
+                dead_letters = Producer(
+                    settings.producer_librdkafka(**{"enable.idempotence": True, "acks": "all"})
+                )
+            self._dlq = dead_letters
         # next offset to apply per assigned partition: the last committed position.
         self.positions: Offsets = {}
         self._filling: Batch | None = None  # the batch consume() is adding to (rebalances edit it)
@@ -152,7 +183,9 @@ class ApplierRunner:
         try:
             self._retrying(self._prepare_target)
             if self._settings.dead_letter_topic:
-                self._retrying(lambda: ensure_topic(self._settings, self._settings.dead_letter_topic or ""))
+                self._retrying(
+                    lambda: self._ensure_topic(self._settings, self._settings.dead_letter_topic or "")
+                )
             self._consumer.subscribe(
                 [self._topics.table_pattern],
                 on_assign=self._on_assign,
