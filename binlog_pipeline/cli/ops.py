@@ -86,7 +86,7 @@ def replay_command(
     topics: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Topics, or db.table (the prefix is added); omit with --all-topics.", show_default=False
+            help="Topics of any prefix, or db.table (--topic-prefix is added); omit with --all-topics.", show_default=False
         ),
     ] = None,
     config: ConfigOption = None,
@@ -132,7 +132,6 @@ def replay_command(
     from binlog_pipeline.core.errors import PipelineError
     from binlog_pipeline.core.kafka_admin import table_topics
     from binlog_pipeline.ops.replay import ReplayPoint, execute, plan, render_table
-    from binlog_pipeline.schemas.topics import TopicNames
 
     chosen = [to_earliest, to_offset is not None, to_datetime is not None, by_duration is not None]
     if sum(chosen) != 1:
@@ -153,10 +152,9 @@ def replay_command(
     settings = build_settings(
         config, sets, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix, target_url=target_url
     )
-    names = TopicNames(settings.topic_prefix)
     group = group or settings.group_id
     with reported_errors(settings):
-        selected = list(table_topics(settings)) if all_topics else [names.resolve(t) for t in topics or []]
+        selected = list(table_topics(settings)) if all_topics else list(topics or [])
         steps = plan(settings, group, selected, point, accept_retention_gap)
     if fmt is OutputFormat.json:
         typer.echo(
@@ -188,7 +186,7 @@ def replay_command(
 
 @app.command("tail")
 def tail_command(
-    topic: Annotated[str, typer.Argument(help="A topic, or db.table (the prefix is added).")],
+    topic: Annotated[str, typer.Argument(help="A topic of any prefix, or db.table (--topic-prefix is added).")],
     config: ConfigOption = None,
     sets: SetOption = None,
     bootstrap_servers: BootstrapOption = None,
@@ -202,10 +200,8 @@ def tail_command(
     """Decode the project's Avro topics to JSON lines: key columns, op, before/after, source
     position and Kafka coordinates (DECIMAL as exact strings, bytes as base64)."""
     from binlog_pipeline.ops.tail import tail, to_json
-    from binlog_pipeline.schemas.topics import TopicNames
 
     settings = build_settings(config, sets, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix)
-    topic = TopicNames(settings.topic_prefix).resolve(topic)
     with reported_errors(settings, code=1):
         for line in tail(settings, topic, partition, offset, from_beginning, max_messages, follow):
             typer.echo(to_json(line))
