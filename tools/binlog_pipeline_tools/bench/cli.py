@@ -104,7 +104,7 @@ def bench_command(
     logs = out_dir / f"{stem}-logs"
     logs.mkdir(parents=True, exist_ok=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with reported_errors(settings, code=1), Progress(*columns) as progress:
+    with reported_errors(settings, code=EXIT_FAILED), Progress(*columns) as progress:
         bench = Bench(
             settings,
             DatabaseUrl.parse(source_admin),
@@ -130,6 +130,7 @@ def bench_command(
 
 
 def require_admin_urls(source: str | None, target: str | None) -> tuple[str, str]:
+    """Both admin URLs (bench creates and drops its databases with them), or :class:`UsageError`."""
     if not source or not target:
         raise UsageError(
             'needs --source-admin-url and --target-admin-url (eval "$(binlog-pipeline stack env)" sets them)'

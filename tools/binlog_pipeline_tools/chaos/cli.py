@@ -121,7 +121,7 @@ def chaos_command(
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
     )
-    with reported_errors(settings, code=1), Progress(*columns) as progress:
+    with reported_errors(settings, code=EXIT_FAILED), Progress(*columns) as progress:
         result = ChaosRun(stack, settings, options, out_dir / f"{stem}-logs", progress).run()
     path = save(result, out_dir, stem)
     typer.echo(render(result))
