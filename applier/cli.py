@@ -6,6 +6,8 @@ import typer
 
 from binlog_pipeline.applier.runner import ApplierRunner
 from binlog_pipeline.core.cli_common import (
+    EXIT_FAILED,
+    SERVICE_EXITS,
     BootstrapOption,
     ConfigOption,
     GroupOption,
@@ -14,11 +16,10 @@ from binlog_pipeline.core.cli_common import (
     SetOption,
     TargetUrlOption,
     build_settings,
-    fail,
+    expected_errors,
     run_until_signalled,
     start_endpoints,
 )
-from binlog_pipeline.core.errors import ConfigError, PipelineError
 
 app = typer.Typer(add_completion=False)
 
@@ -51,14 +52,10 @@ def run(
         log_format=log_format,
     )
     health = start_endpoints(settings)
-    try:
+    with expected_errors(EXIT_FAILED, SERVICE_EXITS):
         run_until_signalled(
             "applier", "finishing the current batch", lambda stop: ApplierRunner(settings, stop, health).run()
         )
-    except ConfigError as exc:
-        fail(f"configuration error: {exc}")
-    except PipelineError as exc:
-        fail(f"stopped: {exc}", code=1)
 
 
 def main() -> None:

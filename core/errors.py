@@ -28,3 +28,13 @@ class PermanentError(PipelineError):
 
 class StackError(PipelineError):
     """The local development stack could not be installed, started or stopped."""
+
+
+class UsageError(PipelineError):
+    """A command's arguments do not fit together or name nothing usable; like a bad flag, the
+    command exits 2 without having done anything."""
+
+
+class ToolError(PipelineError):
+    """A development tool (bench, chaos) could not complete its run: a pipeline process that did
+    not start or died, a workload that failed, a pipeline that did not catch up."""

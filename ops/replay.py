@@ -92,13 +92,16 @@ def plan(
     point: ReplayPoint,
     accept_retention_gap: bool = False,
 ) -> list[PartitionReplay]:
-    """Compute the replay of ``topics`` for ``group`` without changing anything. Raises
-    :class:`PermanentError` when the group is unknown or has active members, or a topic is missing."""
+    """Compute the replay of ``topics`` (full names of any prefix, or ``db.table``) for ``group``
+    without changing anything. Raises :class:`PermanentError` when the group is unknown or has
+    active members, or a topic is missing."""
     settings.require("target_url")
     assert settings.target_url is not None
     conf = settings.librdkafka()
     admin = AdminClient(conf)
     metadata = admin.list_topics(timeout=settings.kafka_timeout_s)
+    names = TopicNames(settings.topic_prefix)
+    topics = [names.resolve(t, metadata.topics) for t in topics]
     missing = [t for t in topics if t not in metadata.topics]
     if missing:
         raise PermanentError(f"no such topic on {settings.bootstrap_servers}: {', '.join(missing)}")
@@ -106,7 +109,14 @@ def plan(
     partitions = [TopicPartition(t, p) for t in topics for p in sorted(metadata.topics[t].partitions)]
     reader = committed_reader(conf, "replay-planner")
     target = Target(settings.target_url)
-    store = TopicSchemaStore(conf, TopicNames(settings.topic_prefix).schemas)
+    stores: dict[str, TopicSchemaStore] = {}  # per prefix: each topic's own prefix has its schemas
+
+    def store_of(topic: str) -> TopicSchemaStore:
+        prefix = TopicNames.of_topic(topic, settings.topic_prefix)
+        if prefix.prefix not in stores:
+            stores[prefix.prefix] = TopicSchemaStore(conf, prefix.schemas)
+        return stores[prefix.prefix]
+
     try:
         stored = _target_checkpoints(target, settings, group, partitions)
         kafka = {
@@ -137,7 +147,7 @@ def plan(
                     current,
                     new,
                     high,
-                    _keyless_table(conf, store, tp, new, current) if new < current else None,
+                    _keyless_table(conf, store_of(tp.topic), tp, new, current) if new < current else None,
                     max(gap, 0),
                     accepted,
                 )
@@ -146,7 +156,8 @@ def plan(
     finally:
         reader.close()
         target.close()
-        store.close()
+        for store in stores.values():
+            store.close()
 
 
 def execute(settings: Settings, group: str, steps: list[PartitionReplay]) -> None:

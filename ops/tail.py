@@ -34,7 +34,7 @@ def _renamed(image: dict[str, Any] | None, names: dict[str, str]) -> dict[str, A
 
 def tail(
     settings: Settings,
-    topic: str,
+    name: str,
     partition: int,
     offset: int | None,
     from_beginning: bool,
@@ -42,12 +42,14 @@ def tail(
     follow: bool,
     idle_s: float = 10.0,
 ) -> Iterator[dict[str, Any]]:
+    """Decoded messages of topic ``name`` (a full topic name of any prefix, or ``db.table``)."""
     conf = settings.librdkafka()
     consumer = committed_reader(conf, "tail")
     store: TopicSchemaStore | None = None
     try:
-        _require_partition(consumer, settings, topic, partition)
-        store = TopicSchemaStore(conf, TopicNames(settings.topic_prefix).schemas)
+        topic = _existing_topic(consumer, settings, name, partition)
+        # the topic's own prefix holds its writer schemas, whatever --topic-prefix says
+        store = TopicSchemaStore(conf, TopicNames.of_topic(topic, settings.topic_prefix).schemas)
         start = offset if offset is not None else (OFFSET_BEGINNING if from_beginning else OFFSET_END)
         consumer.assign([TopicPartition(topic, partition, start)])
         seen = 0
@@ -94,15 +96,18 @@ def tail(
             store.close()
 
 
-def _require_partition(consumer: Any, settings: Settings, topic: str, partition: int) -> None:
-    """Fail loudly up front: an unreachable broker (KafkaException), or a wrong topic or partition
-    — otherwise tail would wait, print nothing and look like an empty topic."""
+def _existing_topic(consumer: Any, settings: Settings, name: str, partition: int) -> str:
+    """The topic ``name`` means, failing loudly up front: an unreachable broker (KafkaException),
+    or a wrong topic or partition — otherwise tail would wait, print nothing and look like an
+    empty topic."""
     metadata = consumer.list_topics(timeout=settings.kafka_timeout_s)
+    topic = TopicNames(settings.topic_prefix).resolve(name, metadata.topics)
     if topic not in metadata.topics:
         raise PermanentError(f"no such topic on {settings.bootstrap_servers}: {topic}")
     partitions = sorted(metadata.topics[topic].partitions)
     if partition not in partitions:
         raise PermanentError(f"{topic} has partitions {partitions}, not {partition}")
+    return topic
 
 
 def to_json(line: dict[str, Any]) -> str:

@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Annotated
 
 import typer
 
 from binlog_pipeline.core.cli_common import (
+    EXIT_FAILED,
+    SERVICE_EXITS,
     BootstrapOption,
     ConfigOption,
+    Exit,
+    ExitRules,
     LogFormatOption,
     PrefixOption,
     SetOption,
     SourceUrlOption,
     build_settings,
-    fail,
+    expected_errors,
     run_until_signalled,
     start_endpoints,
 )
-from binlog_pipeline.core.errors import ConfigError, PermanentError, TransientError
 from binlog_pipeline.producer.publisher import ProducerFenced
 from binlog_pipeline.producer.runner import ProducerRunner
 from binlog_pipeline.producer.source_check import SourceMisconfigured
 
 EXIT_FENCED = 3
+PRODUCER_EXITS: ExitRules = MappingProxyType(
+    {
+        **SERVICE_EXITS,
+        ProducerFenced: Exit(EXIT_FENCED),  # a newer producer took over: not a failure to restart on
+        SourceMisconfigured: Exit(EXIT_FAILED, "source not ready for CDC: "),
+    }
+)
 
 app = typer.Typer(add_completion=False)
 
@@ -61,20 +72,12 @@ def run(
         log_format=log_format,
     )
     health = start_endpoints(settings)
-    try:
+    with expected_errors(EXIT_FAILED, PRODUCER_EXITS):
         run_until_signalled(
             "producer",
             "finishing the open transaction",
             lambda stop: ProducerRunner(settings, stop, health).run(),
         )
-    except ConfigError as exc:
-        fail(f"configuration error: {exc}")
-    except ProducerFenced as exc:
-        fail(str(exc), code=EXIT_FENCED)
-    except SourceMisconfigured as exc:
-        fail(f"source not ready for CDC: {exc}", code=1)
-    except (PermanentError, TransientError) as exc:
-        fail(f"stopped: {exc}", code=1)
 
 
 def main() -> None:

@@ -1,17 +1,19 @@
 """Commands on a running pipeline: lag, replay, tail, verify. Each parses its options, calls
-the matching module of :mod:`binlog_pipeline.ops`, and renders the result."""
+the matching module of :mod:`binlog_pipeline.ops` (decisions in :mod:`.policy`), and hands the
+result to :mod:`.render`; our errors end it through one mapping (``reported_errors``). Imports
+inside the commands keep ``--help`` fast."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime
-import json
 import time
 from typing import Annotated
 
 import typer
 
 from binlog_pipeline.core.cli_common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
     BootstrapOption,
     ConfigOption,
     FormatOption,
@@ -20,7 +22,7 @@ from binlog_pipeline.core.cli_common import (
     SetOption,
     TargetUrlOption,
     build_settings,
-    fail,
+    expected_errors,
     reported_errors,
 )
 
@@ -48,37 +50,23 @@ def lag(
     topics a fully applied partition shows lag 1: the last commit marker. Then the producer side:
     each producer's checkpoint against the source's binlog position (bytes and seconds behind;
     needs source_url). Thresholds apply to the consumer side."""
-    from binlog_pipeline.ops.lag import measure, render_table
-    from binlog_pipeline.ops.producer_lag import measure_producers, render_producers
+    from binlog_pipeline.cli.policy import lag_exceeded
+    from binlog_pipeline.cli.render import lag_report
+    from binlog_pipeline.ops.lag import measure
+    from binlog_pipeline.ops.producer_lag import measure_producers
 
     settings = build_settings(config, sets, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix)
+    group = group or settings.group_id
     while True:
         with reported_errors(settings):
-            rows = measure(settings, group or settings.group_id)
+            rows = measure(settings, group)
             producers = measure_producers(settings)
-        if fmt is OutputFormat.json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "group": group or settings.group_id,
-                        "partitions": [r.as_dict() for r in rows],
-                        "total_lag": sum(r.lag for r in rows),
-                        "producers": [p.as_dict() for p in producers],
-                    }
-                )
-            )
-        else:
-            typer.echo(render_table(rows))
-            typer.echo(render_producers(producers))
+        typer.echo(lag_report(group, rows, producers, fmt))
         if watch is None:
             break
         time.sleep(watch)
-    too_many = max_lag_messages is not None and sum(r.lag for r in rows) > max_lag_messages
-    too_old = (
-        max_lag_seconds is not None and max((r.lag_seconds for r in rows), default=0.0) > max_lag_seconds
-    )
-    if too_many or too_old:
-        raise typer.Exit(1)
+    if lag_exceeded(rows, max_lag_messages, max_lag_seconds):
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command("replay")
@@ -86,7 +74,8 @@ def replay_command(
     topics: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Topics, or db.table (the prefix is added); omit with --all-topics.", show_default=False
+            help="Topics of any prefix, or db.table (--topic-prefix is added); omit with --all-topics.",
+            show_default=False,
         ),
     ] = None,
     config: ConfigOption = None,
@@ -127,68 +116,35 @@ def replay_command(
     offsets AND the target checkpoint rows (the applier resumes at the target row when there is one). Only
     moves backwards (except over a retention gap, with --accept-retention-gap); refuses while the
     group has active members. Stop the applier first, run this, start it again."""
-    from pydantic import TypeAdapter, ValidationError
-
-    from binlog_pipeline.core.errors import PipelineError
+    from binlog_pipeline.cli.policy import refuse_keyless, replay_point
+    from binlog_pipeline.cli.render import replay_done, replay_plan
     from binlog_pipeline.core.kafka_admin import table_topics
-    from binlog_pipeline.ops.replay import ReplayPoint, execute, plan, render_table
-    from binlog_pipeline.schemas.topics import TopicNames
+    from binlog_pipeline.ops.replay import execute, plan
 
-    chosen = [to_earliest, to_offset is not None, to_datetime is not None, by_duration is not None]
-    if sum(chosen) != 1:
-        fail("choose exactly one of --to-earliest, --to-offset, --to-datetime, --by-duration")
-    if bool(topics) == all_topics:
-        fail("name the topics to replay, or pass --all-topics")
-    try:
-        if to_datetime is not None:
-            point = ReplayPoint.at(TypeAdapter(datetime.datetime).validate_python(to_datetime))
-        elif by_duration is not None:
-            point = ReplayPoint.by_duration(TypeAdapter(datetime.timedelta).validate_python(by_duration))
-        else:
-            point = ReplayPoint(earliest=to_earliest, offset=to_offset)
-    except ValidationError as exc:
-        fail(f"not an ISO 8601 {'time' if to_datetime else 'duration'}: {exc.errors()[0]['input']!r}")
-    except PipelineError as exc:
-        fail(str(exc))
+    with expected_errors(EXIT_USAGE):
+        point = replay_point(topics, all_topics, to_earliest, to_offset, to_datetime, by_duration)
     settings = build_settings(
         config, sets, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix, target_url=target_url
     )
-    names = TopicNames(settings.topic_prefix)
     group = group or settings.group_id
-    with reported_errors(settings):
-        selected = list(table_topics(settings)) if all_topics else [names.resolve(t) for t in topics or []]
+    with reported_errors(settings):  # planning changes nothing: a failure here is exit 2
+        selected = list(table_topics(settings)) if all_topics else list(topics or [])
         steps = plan(settings, group, selected, point, accept_retention_gap)
-    if fmt is OutputFormat.json:
-        typer.echo(
-            json.dumps({"group": group, "dry_run": dry_run, "partitions": [s.as_dict() for s in steps]})
-        )
-    else:
-        typer.echo(render_table(steps))
-    keyless = sorted({s.keyless_table for s in steps if s.keyless_table})
-    if keyless and not allow_keyless:
-        fail(
-            f"{', '.join(keyless)} {'has' if len(keyless) == 1 else 'have'} no primary key: re-applying "
-            "inserts those rows again. Truncate them on the target first and pass --allow-keyless, "
-            "or leave their topics out",
-            code=1,
-        )
-    if dry_run:
-        typer.echo("dry run: nothing changed")
-        return
-    with reported_errors(settings, code=1):
+    typer.echo(replay_plan(group, dry_run, steps, fmt))
+    with reported_errors(settings, code=EXIT_FAILED):
+        refuse_keyless(steps, allow_keyless)
+        if dry_run:
+            typer.echo("dry run: nothing changed")
+            return
         execute(settings, group, steps)
-    moved = sum(1 for s in steps if s.new < s.current)
-    gaps = sum(1 for s in steps if s.gap_accepted)
-    typer.echo(
-        f"replay set: {moved} partition(s) moved back"
-        + (f", {gaps} moved up to the log start over a retention gap" if gaps else "")
-        + "; start the applier to re-apply"
-    )
+    typer.echo(replay_done(steps))
 
 
 @app.command("tail")
 def tail_command(
-    topic: Annotated[str, typer.Argument(help="A topic, or db.table (the prefix is added).")],
+    topic: Annotated[
+        str, typer.Argument(help="A topic of any prefix, or db.table (--topic-prefix is added).")
+    ],
     config: ConfigOption = None,
     sets: SetOption = None,
     bootstrap_servers: BootstrapOption = None,
@@ -202,11 +158,9 @@ def tail_command(
     """Decode the project's Avro topics to JSON lines: key columns, op, before/after, source
     position and Kafka coordinates (DECIMAL as exact strings, bytes as base64)."""
     from binlog_pipeline.ops.tail import tail, to_json
-    from binlog_pipeline.schemas.topics import TopicNames
 
     settings = build_settings(config, sets, bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix)
-    topic = TopicNames(settings.topic_prefix).resolve(topic)
-    with reported_errors(settings, code=1):
+    with reported_errors(settings, code=EXIT_FAILED):
         for line in tail(settings, topic, partition, offset, from_beginning, max_messages, follow):
             typer.echo(to_json(line))
 
@@ -227,13 +181,12 @@ def verify_command(
     rows, and exit 1 on any missing, extra or changed row. Uses source_url and target_url (and
     routes). A differing chunk is re-checked before it is reported, so changes in flight are not
     differences; for a definitive answer run it when lag is (near) zero."""
-    from rich.progress import Progress
-
-    from binlog_pipeline.ops.verify import Side, estimated_rows, routed, tables_to_check, verify_table
+    from binlog_pipeline.cli.policy import all_equal
+    from binlog_pipeline.cli.progress import verify_tables
+    from binlog_pipeline.cli.render import verify_report
+    from binlog_pipeline.ops.verify import Side, tables_to_check
 
     settings = build_settings(config, sets)
-    routes = dict(settings.routes)
-    reports = []
     with reported_errors(settings):
         settings.require("source_url", "target_url")
         assert settings.source_url is not None and settings.target_url is not None
@@ -241,35 +194,10 @@ def verify_command(
         target = Side("target", settings.target_url)
     with reported_errors(settings), contextlib.closing(source), contextlib.closing(target):
         tables = tables_to_check(source, database, table)
-        with Progress(transient=True) as progress:
-            task = progress.add_task(
-                "verifying", total=sum(estimated_rows(source, t) for t in tables) or None
-            )
-            for src in tables:
-                progress.update(task, description=f"verifying {'.'.join(src)}")
-                dst = routed(routes, src)
-                reports.append(
-                    verify_table(
-                        source,
-                        target,
-                        src,
-                        dst,
-                        chunk_rows,
-                        retries,
-                        retry_wait,
-                        lambda n: progress.advance(task, n),
-                    )
-                )
-    for report in reports:
-        status = "equal" if report.equal else "DIFFERENT"
-        typer.echo(
-            f"{report.source} -> {report.target}: {status} ({report.rows} rows, {report.chunks} chunks)"
+        reports = verify_tables(
+            source, target, tables, dict(settings.routes), chunk_rows, retries, retry_wait
         )
-        for kind in ("missing", "extra", "changed"):
-            for key in getattr(report, kind):
-                typer.echo(f"  {kind} on target: {key}")
-        if report.note:
-            typer.echo(f"  {report.note}")
-    if not all(r.equal for r in reports):
-        raise typer.Exit(1)
-
+    if reports:
+        typer.echo(verify_report(reports))
+    if not all_equal(reports):
+        raise typer.Exit(EXIT_FAILED)

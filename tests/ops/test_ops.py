@@ -151,6 +151,39 @@ def test_tail_decodes_to_json_lines(services: Services, source_db: str, topic_pr
     assert lines[2]["before"]["amount"] == "12345678901234567890.0123456789" and lines[2]["offset"] == 2
 
 
+def test_tail_takes_a_full_topic_name_of_any_prefix(
+    services: Services, source_db: str, topic_prefix: str
+) -> None:
+    """tail of a full topic name decodes with that topic's own prefix (its schema topic), whatever
+    --topic-prefix says; a name that is neither an existing topic nor db.table is one clear error."""
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{source_db}`.t (id INT PRIMARY KEY)")
+    with ProducerThread(
+        producer_settings(services, topic_prefix, start_position=current_position(services))
+    ) as producer:
+        with connect(services.source_admin) as conn, conn.cursor() as cur:
+            cur.execute(f"INSERT INTO `{source_db}`.t VALUES (7)")
+            cur.execute(f"ALTER TABLE `{source_db}`.t ADD COLUMN v INT")
+        topic = TopicNames(topic_prefix).table(source_db, "t")
+        result = wait_for(
+            lambda: (lambda r: r if r.stdout.count("\n") >= 3 or r.returncode else None)(
+                pipeline_cli(services, "tail", topic, "--from-beginning")  # the default prefix
+            ),
+            what="3 lines",
+        )
+        producer.stop()
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line.get("op") for line in lines] == ["schema_change", "c", "schema_change"]
+    assert {line["topic"] for line in lines} == {topic} and lines[1]["after"] == {"id": 7}
+    # an internal topic of that prefix too (one part after the prefix, so never read as db.table)
+    history = pipeline_cli(services, "tail", f"{topic_prefix}.schema-changes", "--from-beginning")
+    assert history.returncode == 0 and "ADD COLUMN v INT" in history.stdout, history.stderr
+    nowhere = pipeline_cli(services, "tail", f"{topic_prefix}.nothing.here")
+    assert nowhere.returncode == 1 and "Traceback" not in nowhere.stderr
+    assert f"no such topic on {services.bootstrap}: {topic_prefix}.nothing.here" in nowhere.stderr
+
+
 def test_commands_fail_clearly(services: Services, topic_prefix: str) -> None:
     """Every operations command turns a missing topic, an unreachable broker or database and a
     bad flag into one error line naming what failed, and a non-zero exit — never a traceback,

@@ -100,6 +100,11 @@ def test_replay_from_earliest_reapplies_and_target_stays_equal(
         keyless = replay(services, topic_prefix, f"{source_db}.k", "--to-earliest")
         assert keyless.returncode == 1 and f"{source_db}.k has no primary key" in keyless.stderr
         assert kafka_committed(services, group, k) > 0
+        # Full topic names whatever --topic-prefix says (here the default): the plan probes each
+        # topic with its own prefix's schema topic, so the keyless table is still found.
+        full = pipeline_cli(services, "replay", t, k, "--group", group, "--to-earliest", "--dry-run")
+        assert full.returncode == 1 and f"{source_db}.k has no primary key" in full.stderr, full.stderr
+        assert f"{t} " in full.stdout and kafka_committed(services, group, k) > 0
 
         future = replay(services, topic_prefix, f"{source_db}.t", "--to-datetime", "2999-01-01T00:00:00Z")
         assert future.returncode == 0 and "unchanged" in future.stdout

@@ -7,11 +7,19 @@ import enum
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from binlog_pipeline.core.cli_common import ConfigOption, SetOption, build_settings, fail, reported_errors
+from binlog_pipeline.core.cli_common import (
+    EXIT_FAILED,
+    ConfigOption,
+    SetOption,
+    build_settings,
+    expected_errors,
+    reported_errors,
+)
+from binlog_pipeline.core.errors import ToolError, UsageError
 
 app = typer.Typer()
 
@@ -83,38 +91,24 @@ def bench_command(
     settings = build_settings(config, sets)
     with reported_errors(settings):
         settings.require("source_url", "target_url")
-    if not source_admin_url or not target_admin_url:
-        fail(
-            'needs --source-admin-url and --target-admin-url (eval "$(binlog-pipeline stack env)" sets them)'
-        )
-    assert source_admin_url and target_admin_url
-    if compare_only and compare is None:
-        fail("--compare-only needs --compare debezium")
-    connect_lib, skipped = None, None
-    if compare is CompareWith.debezium:
-        from binlog_pipeline.core.errors import StackError
-        from binlog_pipeline_tools.bench.connect import ensure_jars
-        from binlog_pipeline_tools.stack.maven import MavenUnreachable
-
-        try:
-            connect_lib = ensure_jars()
-        except MavenUnreachable as exc:
-            skipped = f"Debezium comparison skipped: {exc}"
-            typer.echo(skipped, err=True)
-            if compare_only:
-                return
-        except StackError as exc:  # a bad pom, a missing artifact, no Java: not "offline"
-            fail(str(exc), code=1)
+        source_admin, target_admin = require_admin_urls(source_admin_url, target_admin_url)
+        if compare_only and compare is None:
+            raise UsageError("--compare-only needs --compare debezium")
+    connect_lib, skipped = debezium_jars() if compare is CompareWith.debezium else (None, None)
+    if skipped:
+        typer.echo(skipped, err=True)
+        if compare_only:
+            return
     sizes = (QUICK if quick else FULL).scaled(scale)
     stem = name or time.strftime("%Y-%m-%d") + ("-quick" if quick else "-full")
     logs = out_dir / f"{stem}-logs"
     logs.mkdir(parents=True, exist_ok=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with reported_errors(settings, code=1), Progress(*columns) as progress:
+    with reported_errors(settings, code=EXIT_FAILED), Progress(*columns) as progress:
         bench = Bench(
             settings,
-            DatabaseUrl.parse(source_admin_url),
-            DatabaseUrl.parse(target_admin_url),
+            DatabaseUrl.parse(source_admin),
+            DatabaseUrl.parse(target_admin),
             sizes,
             logs,
             progress,
@@ -131,9 +125,37 @@ def bench_command(
     paths = save(results, bench.timeline, out_dir, stem)
     typer.echo(paths[1].read_text())
     typer.echo("wrote " + ", ".join(str(p) for p in paths))
+    with expected_errors(EXIT_FAILED):
+        require_equal(results)
+
+
+def require_admin_urls(source: str | None, target: str | None) -> tuple[str, str]:
+    """Both admin URLs (bench creates and drops its databases with them), or :class:`UsageError`."""
+    if not source or not target:
+        raise UsageError(
+            'needs --source-admin-url and --target-admin-url (eval "$(binlog-pipeline stack env)" sets them)'
+        )
+    return source, target
+
+
+def debezium_jars() -> tuple[Path | None, str | None]:
+    """Kafka Connect's and Debezium's jars, or why the comparison is skipped: Maven Central out of
+    reach. Any other failure to get them (a bad pom, a missing artifact, no Java) ends the run."""
+    from binlog_pipeline_tools.bench.connect import ensure_jars
+    from binlog_pipeline_tools.stack.maven import MavenUnreachable
+
+    with expected_errors(EXIT_FAILED):
+        try:
+            return ensure_jars(), None
+        except MavenUnreachable as exc:
+            return None, f"Debezium comparison skipped: {exc}"
+
+
+def require_equal(results: dict[str, Any]) -> None:
+    """Raise :class:`ToolError` when a target differs from the source after the run: a benchmark
+    of a pipeline that lost or changed rows measures nothing."""
     if not all(results.get("equal", {}).values()):
-        fail("source and target differ after the run: " + json.dumps(results["equal"]), code=1)
+        raise ToolError("source and target differ after the run: " + json.dumps(results["equal"]))
     ours_equal = results.get("debezium", {}).get("equal", {}).get("ours", {})
     if not all(ours_equal.values()):
-        fail("our target differs from the source after the comparison: " + json.dumps(ours_equal), code=1)
-
+        raise ToolError("our target differs from the source after the comparison: " + json.dumps(ours_equal))

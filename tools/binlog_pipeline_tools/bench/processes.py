@@ -14,6 +14,12 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from binlog_pipeline.core.errors import ToolError
+
+
+class ProcessFailed(ToolError):
+    """A pipeline process did not start, or exited while it should be running."""
+
 
 class PipelineProcess:
     def __init__(self, module: str, env: dict[str, str], settings: dict[str, object], log_path: Path) -> None:
@@ -41,7 +47,7 @@ class PipelineProcess:
             if found:
                 self.port = int(found.group(1))
             elif self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.module} did not start; see {self.log_path}")
+                raise ProcessFailed(f"{self.module} did not start; see {self.log_path}")
             else:
                 time.sleep(0.1)
         return self
@@ -63,7 +69,7 @@ class PipelineProcess:
     def check_alive(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             tail = self.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{self.module} exited unexpectedly:\n{tail}")
+            raise ProcessFailed(f"{self.module} exited unexpectedly:\n{tail}")
 
     def _vm_hwm_mb(self) -> float:
         assert self.proc is not None

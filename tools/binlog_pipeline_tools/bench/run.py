@@ -23,6 +23,7 @@ from rich.progress import Progress
 
 from binlog_pipeline.core.config import Settings
 from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.core.errors import ToolError
 from binlog_pipeline.core.metrics import binlog_file_index
 from binlog_pipeline_tools.bench import workloads as w
 from binlog_pipeline_tools.bench.ceilings import Rate, apply_ceiling, decode_ceiling, read_ceiling
@@ -234,7 +235,7 @@ class Bench:
             if caught_up(producer, applied, end):
                 break
             if time.monotonic() - finished > 1800:
-                raise RuntimeError("the pipeline did not catch up with fixed-rate sysbench within 30 minutes")
+                raise ToolError("the pipeline did not catch up with fixed-rate sysbench within 30 minutes")
             time.sleep(0.25)
         catch_up = time.monotonic() - finished
         producer.stop()

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import pymysql
 
 from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.core.errors import ToolError
 from binlog_pipeline.producer.source_check import binlog_status
 
 T = TypeVar("T")
@@ -199,7 +200,7 @@ def sysbench(
     ]
     result = subprocess.run(args, capture_output=True, text=True, timeout=3600)
     if result.returncode != 0:
-        raise RuntimeError(f"sysbench {command} failed: {result.stderr.strip() or result.stdout[-500:]}")
+        raise ToolError(f"sysbench {command} failed: {result.stderr.strip() or result.stdout[-500:]}")
     return result.stdout
 
 
@@ -218,9 +219,9 @@ def pt_online_schema_change(url: DatabaseUrl, database: str, table: str, alter: 
     try:
         result = subprocess.run(args, capture_output=True, text=True, timeout=1800)
     except FileNotFoundError as exc:
-        raise RuntimeError("pt-online-schema-change is not installed (Debian: percona-toolkit)") from exc
+        raise ToolError("pt-online-schema-change is not installed (Debian: percona-toolkit)") from exc
     if result.returncode != 0 or "Successfully altered" not in result.stdout:
-        raise RuntimeError(f"pt-online-schema-change failed: {(result.stdout + result.stderr)[-1500:]}")
+        raise ToolError(f"pt-online-schema-change failed: {(result.stdout + result.stderr)[-1500:]}")
     return result.stdout
 
 
@@ -239,7 +240,7 @@ def sysbench_run(
     out = sysbench(url, "run", tables, table_size, extra, database)
     found = re.search(r"transactions:\s+(\d+)\s+\(([\d.]+) per sec", out)
     if found is None:
-        raise RuntimeError(f"cannot read sysbench's result:\n{out[-800:]}")
+        raise ToolError(f"cannot read sysbench's result:\n{out[-800:]}")
     return SysbenchResult(int(found.group(1)), float(found.group(2)), float(seconds))
 
 

@@ -8,8 +8,17 @@ from typing import Annotated
 
 import typer
 
-from binlog_pipeline.core.cli_common import ConfigOption, SetOption, build_settings, fail, reported_errors
-from binlog_pipeline.core.errors import StackError
+from binlog_pipeline.core.cli_common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    ConfigOption,
+    SetOption,
+    build_settings,
+    expected_errors,
+    fail,
+    reported_errors,
+)
+from binlog_pipeline.core.errors import UsageError
 from binlog_pipeline_tools.stack import Stack
 from binlog_pipeline_tools.stack.cli import StateDir
 
@@ -73,19 +82,14 @@ def chaos_command(
     from binlog_pipeline_tools.chaos.run import ChaosRun
 
     if list_kinds:
-        for kind in KINDS.values():
-            typer.echo(f"{kind.name:<26} {kind.what}")
+        typer.echo("\n".join(f"{kind.name:<26} {kind.what}" for kind in KINDS.values()))
         return
-    chosen = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else sorted(KINDS)
-    unknown = [k for k in chosen if k not in KINDS]
-    if unknown:
-        fail(f"unknown fault kind(s) {', '.join(unknown)}; see --list-kinds")
+    with expected_errors(EXIT_USAGE):
+        chosen = chosen_kinds(kinds)
     seed = seed if seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     stack = Stack(state_dir)
-    try:
+    with expected_errors(EXIT_USAGE):  # no stack to run on (not up yet): nothing was done
         env = stack.env()
-    except StackError as exc:
-        fail(str(exc))
     settings = build_settings(
         config,
         [
@@ -117,11 +121,22 @@ def chaos_command(
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
     )
-    with reported_errors(settings, code=1), Progress(*columns) as progress:
+    with reported_errors(settings, code=EXIT_FAILED), Progress(*columns) as progress:
         result = ChaosRun(stack, settings, options, out_dir / f"{stem}-logs", progress).run()
     path = save(result, out_dir, stem)
     typer.echo(render(result))
     typer.echo(f"wrote {path}")
     if not result.ok:
-        fail(f"chaos run FAILED (seed {seed}); reproduce with: {result.reproduce()}", code=1)
+        fail(f"chaos run FAILED (seed {seed}); reproduce with: {result.reproduce()}", code=EXIT_FAILED)
 
+
+def chosen_kinds(kinds: str | None) -> list[str]:
+    """The fault kinds of ``--kinds`` (comma-separated; default all); :class:`UsageError` names
+    the unknown ones."""
+    from binlog_pipeline_tools.chaos.faults import KINDS
+
+    chosen = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else sorted(KINDS)
+    unknown = [k for k in chosen if k not in KINDS]
+    if unknown:
+        raise UsageError(f"unknown fault kind(s) {', '.join(unknown)}; see --list-kinds")
+    return chosen

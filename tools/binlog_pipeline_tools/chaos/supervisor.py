@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from binlog_pipeline_tools.bench.processes import PipelineProcess
+from binlog_pipeline_tools.bench.processes import PipelineProcess, ProcessFailed
 from binlog_pipeline_tools.stack.process import tail
 
 
@@ -93,7 +93,7 @@ class Supervised:
             )
         try:
             self.start()
-        except RuntimeError:
+        except ProcessFailed:
             self._retry_at = time.monotonic() + 2.0
 
     def sample(self) -> tuple[int, float] | None:
@@ -103,7 +103,7 @@ class Supervised:
         assert self.process is not None and self.process.proc is not None
         try:
             metrics = self.process.metrics()
-        except (OSError, RuntimeError):
+        except (OSError, ProcessFailed):
             return None
         pid = self.process.proc.pid
         self.last_seen[pid] = metrics

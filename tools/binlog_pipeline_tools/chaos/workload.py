@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from binlog_pipeline.core.dburl import DatabaseUrl
+from binlog_pipeline.core.errors import ToolError
 from binlog_pipeline_tools.bench import workloads as w
 
 DB = "chaos"
@@ -102,7 +103,7 @@ class MixedWorkload:
         if self._online_change is not None:
             self._online_change.join()
         if self.error is not None:
-            raise RuntimeError(f"the mixed workload failed: {self.error}") from self.error
+            raise ToolError(f"the mixed workload failed: {self.error}") from self.error
 
     # --- the writer -------------------------------------------------------------------------
     def _run(self) -> None:
@@ -292,7 +293,7 @@ class SysbenchLoad:
         self.stop.set()
         self._thread.join()
         if self.error is not None:
-            raise RuntimeError(f"sysbench failed: {self.error}") from self.error
+            raise ToolError(f"sysbench failed: {self.error}") from self.error
 
     def _run(self) -> None:
         runs = 0

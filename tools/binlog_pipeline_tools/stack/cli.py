@@ -9,9 +9,8 @@ from typing import Annotated
 
 import typer
 
-from binlog_pipeline.core.cli_common import FormatOption, OutputFormat, fail
-from binlog_pipeline.core.errors import StackError
-from binlog_pipeline_tools.stack import SERVICES, Stack
+from binlog_pipeline.core.cli_common import EXIT_FAILED, FormatOption, OutputFormat, expected_errors
+from binlog_pipeline_tools.stack import SERVICES, Stack, StackStatus
 
 app = typer.Typer(
     help="A local Apache Kafka (KRaft) broker plus source and target MariaDB, as plain processes. "
@@ -32,17 +31,16 @@ ServiceArgs = Annotated[
 ]
 
 
-def _print_status(stack: Stack, fmt: OutputFormat = OutputFormat.table) -> bool:
-    rows = stack.status()
+def render_status(rows: list[StackStatus], state_dir: Path, fmt: OutputFormat = OutputFormat.table) -> str:
+    """Each service's port, pid and health, as a table or as JSON."""
     if fmt is OutputFormat.json:
-        typer.echo(json.dumps([row.__dict__ for row in rows], indent=2))
-    else:
-        typer.echo(f"{'service':8} {'port':>6} {'pid':>8}  health")
-        for row in rows:
-            health = "healthy" if row.healthy else ("running, not answering" if row.running else "stopped")
-            typer.echo(f"{row.service:8} {row.port or '-':>6} {row.pid or '-':>8}  {health}")
-        typer.echo(f"state: {stack.state_dir}")
-    return all(row.healthy for row in rows)
+        return json.dumps([row.__dict__ for row in rows], indent=2)
+    lines = [f"{'service':8} {'port':>6} {'pid':>8}  health"]
+    for row in rows:
+        health = "healthy" if row.healthy else ("running, not answering" if row.running else "stopped")
+        lines.append(f"{row.service:8} {row.port or '-':>6} {row.pid or '-':>8}  {health}")
+    lines.append(f"state: {state_dir}")
+    return "\n".join(lines)
 
 
 @app.command("up")
@@ -50,11 +48,9 @@ def stack_up(services: ServiceArgs = None, state_dir: StateDir = Path(".stack"))
     """Install what is missing (Kafka jars via Maven, MariaDB via apt) and start the services.
     Idempotent: running services are left alone and reported."""
     stack = Stack(state_dir)
-    try:
+    with expected_errors(EXIT_FAILED):
         stack.up(services or SERVICES)
-    except StackError as exc:
-        fail(str(exc), code=1)
-    _print_status(stack)
+    typer.echo(render_status(stack.status(), stack.state_dir))
     typer.echo('ready: eval "$(binlog-pipeline stack env)" to point every command at it')
 
 
@@ -65,10 +61,8 @@ def stack_down(
     purge: Annotated[bool, typer.Option(help="Also delete all state (data, logs, passwords).")] = False,
 ) -> None:
     """Stop services cleanly; with --purge remove the state directory too."""
-    try:
+    with expected_errors(EXIT_FAILED):
         Stack(state_dir).down(services or SERVICES, purge=purge)
-    except StackError as exc:
-        fail(str(exc), code=1)
     typer.echo("stopped" + (" and purged" if purge else ""))
 
 
@@ -78,17 +72,18 @@ def stack_status(
     fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Show each service's port, pid and health; exit 1 unless all are healthy."""
-    if not _print_status(Stack(state_dir), fmt):
-        raise typer.Exit(1)
+    stack = Stack(state_dir)
+    rows = stack.status()
+    typer.echo(render_status(rows, stack.state_dir, fmt))
+    if not all(row.healthy for row in rows):
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command("env")
 def stack_env(state_dir: StateDir = Path(".stack")) -> None:
     """Print `export BINLOG_PIPELINE_...` lines: eval "$(binlog-pipeline stack env)"."""
-    try:
+    with expected_errors(EXIT_FAILED):
         variables = Stack(state_dir).env()
-    except StackError as exc:
-        fail(str(exc), code=1)
     for key, value in variables.items():
         typer.echo(f"export {key}={shlex.quote(value)}")
 
@@ -99,8 +94,5 @@ def stack_kill(
     state_dir: StateDir = Path(".stack"),
 ) -> None:
     """kill -9 one service (fault injection); `stack up` starts it again."""
-    try:
+    with expected_errors(EXIT_FAILED):
         Stack(state_dir).kill(service)
-    except StackError as exc:
-        fail(str(exc), code=1)
-
