@@ -25,7 +25,8 @@ ENV_PREFIX = "BINLOG_PIPELINE_"
 # Variables under this prefix belong to the local stack / tests, not to the processes' settings.
 ENV_IGNORED_PREFIXES = (ENV_PREFIX + "STACK_",)
 ENV_CONFIG_FILE = ENV_PREFIX + "CONFIG"
-_TOPIC_PREFIX_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$")
+# 119 at most: prefix.db.table of two 64-character MySQL names then fits Kafka's 249.
+_TOPIC_PREFIX_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,118}$")
 
 
 def _split_list(value: Any) -> Any:
@@ -91,7 +92,9 @@ class Settings(BaseModel):
         30.0, gt=0, description="How long a Kafka metadata, admin or offset request waits for the broker."
     )
     # --- topics --------------------------------------------------------------------------------
-    topic_prefix: str = Field("binlog", description="Topics are {topic_prefix}.{db}.{table}.")
+    topic_prefix: str = Field(
+        "binlog", description="Topics are {topic_prefix}.{db}.{table}; at most 119 characters."
+    )
     topic_partitions: int = Field(
         1,
         ge=1,
@@ -177,7 +180,10 @@ class Settings(BaseModel):
     @classmethod
     def _topic_prefix_is_a_topic_name(cls, value: str) -> str:
         if not _TOPIC_PREFIX_RE.match(value):
-            raise ValueError("expected letters, digits, '.', '_' or '-' (a Kafka topic name)")
+            raise ValueError(
+                "expected letters, digits, '.', '_' or '-', at most 119 of them (a Kafka topic name "
+                "with room for .database.table)"
+            )
         return value
 
     @field_validator("checkpoint_table")

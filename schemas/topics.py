@@ -26,7 +26,8 @@ class TopicNames:
     prefix: str
 
     def table(self, database: str, table: str) -> str:
-        return f"{self.prefix}.{_clean(database)}.{_clean(table)}"[:249]
+        # Whole, never cut: the configured prefix leaves room for two 64-character names.
+        return f"{self.prefix}.{_clean(database)}.{_clean(table)}"
 
     @classmethod
     def of_topic(cls, topic: str, configured: str) -> TopicNames:
