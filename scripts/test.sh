@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, then lint, type check and the test suite against
-# the real local stack (started and stopped by the tests' session fixture).
+# The test command: installs what is missing, then lint, type check, the unit layer at the lowest
+# dependency versions pyproject.toml allows, and the test suite against the real local stack
+# (started and stopped by the tests' session fixture).
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh --run-slow` or `-k applier`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
