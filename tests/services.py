@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -79,3 +80,21 @@ def query(url: DatabaseUrl, sql: str, args: Any = None) -> list[tuple[Any, ...]]
     with connect(url) as conn, conn.cursor() as cur:
         cur.execute(sql, args)
         return list(cur.fetchall())
+
+
+def processes_under(root: Path) -> dict[int, str]:
+    """The processes, this one excepted, whose command line names a path under ``root``: the
+    servers a test started there (mariadbd's --datadir, the broker's config files)."""
+    prefix = f"{root.resolve()}/"
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = entry.joinpath("cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # ended meanwhile
+        line = " ".join(arg.decode(errors="replace") for arg in argv if arg)
+        if prefix in line:
+            found[int(entry.name)] = line
+    return found
