@@ -19,6 +19,7 @@ from binlog_pipeline.core.cli_common import (
     start_endpoints,
 )
 from binlog_pipeline.core.errors import ConfigError, PermanentError, TransientError
+from binlog_pipeline.producer.clients import real_clients
 from binlog_pipeline.producer.publisher import ProducerFenced
 from binlog_pipeline.producer.runner import ProducerRunner
 from binlog_pipeline.producer.source_check import SourceMisconfigured
@@ -65,7 +66,7 @@ def run(
         run_until_signalled(
             "producer",
             "finishing the open transaction",
-            lambda stop: ProducerRunner(settings, stop, health).run(),
+            lambda stop: ProducerRunner(settings, stop, health, real_clients(settings, stop)).run(),
         )
     except ConfigError as exc:
         fail(f"configuration error: {exc}")
