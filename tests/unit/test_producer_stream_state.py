@@ -14,6 +14,12 @@ START = BinlogPosition("mysql-bin.000002", 4)
 END = BinlogPosition("mysql-bin.000002", 1200)
 
 
+def test_a_checkpoint_is_built_from_keywords_only() -> None:
+    """Checkpoint fields are keyword-only: thirteen fields are never matched by position."""
+    with pytest.raises(TypeError):
+        Checkpoint(START)  # type: ignore[misc]
+
+
 def test_a_resume_inside_a_source_transaction_skips_and_counts_its_published_rows() -> None:
     """Resumed at a checkpoint 5 rows into a transaction: those 5 are skipped, and a checkpoint
     before any new row still says 5."""
