@@ -23,6 +23,7 @@ from binlog_pipeline.core.cli_common import (
     run_until_signalled,
     start_endpoints,
 )
+from binlog_pipeline.producer.clients import real_clients
 from binlog_pipeline.producer.publisher import ProducerFenced
 from binlog_pipeline.producer.runner import ProducerRunner
 from binlog_pipeline.producer.source_check import SourceMisconfigured
@@ -76,7 +77,7 @@ def run(
         run_until_signalled(
             "producer",
             "finishing the open transaction",
-            lambda stop: ProducerRunner(settings, stop, health).run(),
+            lambda stop: ProducerRunner(settings, stop, health, real_clients(settings, stop)).run(),
         )
 
 

@@ -78,8 +78,11 @@ class PreparedXa:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Checkpoint:
+    """Built with keywords only: thirteen fields, several of the same type, are never matched by
+    position."""
+
     position: BinlogPosition
     skip_rows: int = 0
     gtid: str | None = None

@@ -29,6 +29,7 @@ from binlog_pipeline.schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
+CLOSE_FLUSH_S = 5.0
 _FENCED_CODES = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
 
 
@@ -76,6 +77,8 @@ class TransactionalPublisher:
                     "linger.ms": 5,
                     "batch.num.messages": 10000,
                     "compression.type": "lz4",
+                    # The coordinator's bound on an open transaction (it aborts one left open
+                    # longer, e.g. by a killed producer), not a wait of ours.
                     "transaction.timeout.ms": 60000,
                     "queue.buffering.max.kbytes": 131072,
                 }
@@ -158,7 +161,9 @@ class TransactionalPublisher:
                     self._producer.produce(topic, value, key, partition=partition)
                 return
             except BufferError:
-                # librdkafka's queue is full: let it deliver (bounded memory), then retry.
+                # librdkafka's queue is full: let it deliver (bounded memory), then retry. A tick,
+                # not a timeout: librdkafka fails what it cannot deliver within
+                # message.timeout.ms (at most transaction.timeout.ms), which frees the queue.
                 self._producer.poll(0.05)
             except KafkaException as exc:
                 raise self._failure(exc, f"producing to {topic}") from exc
@@ -252,6 +257,8 @@ class TransactionalPublisher:
         """Abort what is open and let go; never raises (a broken instance is closed to be replaced)."""
         self.abort()
         try:
-            self._producer.flush(5)
+            # After the abort nothing of a transaction is left to deliver: the wait is short, so
+            # that a broken instance is replaced at once, and never longer than kafka_timeout_s.
+            self._producer.flush(min(self._timeout_s, CLOSE_FLUSH_S))
         except KafkaException as exc:
             log.warning("closing the Kafka producer: %s", exc.args[0].str())

@@ -17,7 +17,7 @@ def test_progress_round_trips_through_the_checkpoint_with_binary_keys() -> None:
         ]
     )
     checkpoint = Checkpoint(
-        BinlogPosition("mysql-bin.000003", 4), snapshot=progress, snapshot_requests_offset=7
+        position=BinlogPosition("mysql-bin.000003", 4), snapshot=progress, snapshot_requests_offset=7
     )
     back = Checkpoint.from_json(checkpoint.to_json())
     assert back == checkpoint
