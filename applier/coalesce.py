@@ -4,7 +4,7 @@ Within one batch, changes to a table are reduced per primary key in order: the l
 a delete after an insert cancels to a delete, a primary-key change deletes the old key and writes
 the new one. The result is applied as deletes first, then upserts in the order of each key's last
 change — which matters only for unique secondary keys, and tables that have those are not
-coalesced at all (see :class:`TablePlan.ordered`).
+coalesced at all (see ``TableWriter.exact_only`` and ``Planner._table_statements``).
 """
 
 from __future__ import annotations
