@@ -42,6 +42,7 @@ from binlog_pipeline.applier.planner import STRICT, Planner, Route
 from binlog_pipeline.applier.retention import RetentionGap, check_retention, describe_gap
 from binlog_pipeline.applier.schema_apply import SchemaApplier
 from binlog_pipeline.applier.target import Target, classify
+from binlog_pipeline.core import kafka_errors
 from binlog_pipeline.core.config import Settings
 from binlog_pipeline.core.errors import ConfigError, PermanentError, PipelineError, TransientError
 from binlog_pipeline.core.health import Health
@@ -306,8 +307,7 @@ class ApplierRunner:
             if isinstance(exc, pymysql.MySQLError):
                 raise classify(exc, "applying a batch") from exc
             if isinstance(exc, KafkaException):
-                error: KafkaError = exc.args[0]
-                raise (PermanentError if error.fatal() else TransientError)(f"Kafka: {error.str()}") from exc
+                raise kafka_errors.classify(exc, f"Kafka: {kafka_errors.error_of(exc).str()}") from exc
             raise
 
     def _fill_batch(self) -> Batch:
@@ -344,7 +344,7 @@ class ApplierRunner:
         return batch
 
     def _consumer_error(self, msg: Any, error: KafkaError) -> None:
-        if error.fatal():
+        if kafka_errors.client_is_done(error):
             raise KafkaException(error)
         if error.code() == KafkaError._AUTO_OFFSET_RESET:
             # the fetch position is below the partition's log start: retention deleted it
@@ -355,7 +355,7 @@ class ApplierRunner:
             raise RetentionGap(
                 describe_gap(self._settings, self._checkpoint, self.target, key, position, None)
             )
-        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+        if error.code() in kafka_errors.BROKERS_DOWN:
             self.health.problem(f"Kafka: {error.str()}")
         if error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:  # pattern with no topic yet
             log.warning("consumer error: %s", error.str())
