@@ -63,7 +63,6 @@ from binlog_pipeline.schemas.ddl import is_pure_rename, is_truncate
 from binlog_pipeline.schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
-KAFKA_TIMEOUT_S = 30.0
 # Static membership would stall a table silently: a restarted static member gets its old
 # assignment back without a rebalance, so a topic created while it was down (a new table) is
 # assigned to nobody — the broker (4.1) and librdkafka never rebalance for it (found by `chaos`;
@@ -96,7 +95,9 @@ class ApplierRunner:
         self._kafka_probe_at = 0.0
         self._lag_observed_at = 0.0
         self._topics = TopicNames(settings.topic_prefix)
-        self._store = TopicSchemaStore(settings.librdkafka(), self._topics.schemas)
+        self._store = TopicSchemaStore(
+            settings.librdkafka(), self._topics.schemas, timeout_s=settings.kafka_timeout_s
+        )
         self.target = Target(settings.target_url)
         # DDL runs on the target connection while the checkpoint row is locked on this one
         self._guard = Target(settings.target_url)
@@ -653,7 +654,7 @@ class ApplierRunner:
         """Confirm dead-letter deliveries before the COMMIT that moves the checkpoint past them."""
         if self._dlq is None:
             return
-        undelivered = self._dlq.flush(KAFKA_TIMEOUT_S)
+        undelivered = self._dlq.flush(self._settings.kafka_timeout_s)
         errors, self._dlq_errors = self._dlq_errors, []
         if undelivered or errors:
             raise TransientError(f"dead-letter messages not confirmed by the broker: {errors or undelivered}")

@@ -44,7 +44,9 @@ def measure(settings: Settings, group: str) -> list[PartitionLag]:
         TopicPartition(name, p) for name, parts in table_topics(settings, admin).items() for p in parts
     ]
     reader = Consumer({**conf, "group.id": group, "enable.auto.commit": False})
-    store = TopicSchemaStore(conf, TopicNames(settings.topic_prefix).schemas)
+    store = TopicSchemaStore(
+        conf, TopicNames(settings.topic_prefix).schemas, timeout_s=settings.kafka_timeout_s
+    )
     try:
         committed = {
             (tp.topic, tp.partition): tp.offset

@@ -106,7 +106,9 @@ def plan(
     partitions = [TopicPartition(t, p) for t in topics for p in sorted(metadata.topics[t].partitions)]
     reader = committed_reader(conf, "replay-planner")
     target = Target(settings.target_url)
-    store = TopicSchemaStore(conf, TopicNames(settings.topic_prefix).schemas)
+    store = TopicSchemaStore(
+        conf, TopicNames(settings.topic_prefix).schemas, timeout_s=settings.kafka_timeout_s
+    )
     try:
         stored = _target_checkpoints(target, settings, group, partitions)
         kafka = {
@@ -137,7 +139,9 @@ def plan(
                     current,
                     new,
                     high,
-                    _keyless_table(conf, store, tp, new, current) if new < current else None,
+                    _keyless_table(conf, store, tp, new, current, settings.kafka_timeout_s)
+                    if new < current
+                    else None,
                     max(gap, 0),
                     accepted,
                 )
@@ -238,13 +242,15 @@ def _requested_offsets(
 
 
 def _keyless_table(
-    conf: dict[str, Any], store: TopicSchemaStore, tp: TopicPartition, start: int, end: int
+    conf: dict[str, Any], store: TopicSchemaStore, tp: TopicPartition, start: int, end: int, timeout_s: float
 ) -> str | None:
     """db.table when the replayed range holds changes of a table without a primary key: applying
     those again inserts their rows again, so replay refuses them unless told otherwise."""
     consumer = committed_reader(conf, "replay-probe")
     try:
-        for count, msg in enumerate(read_to_end(consumer, tp.topic, tp.partition, start=start)):
+        for count, msg in enumerate(
+            read_to_end(consumer, tp.topic, tp.partition, start=start, timeout_s=timeout_s)
+        ):
             if count >= KEYLESS_PROBE or int(msg.offset() or 0) >= end:
                 return None
             where = Coordinates(tp.topic, tp.partition, int(msg.offset() or 0))

@@ -47,7 +47,9 @@ def tail(
     store: TopicSchemaStore | None = None
     try:
         _require_partition(consumer, settings, topic, partition)
-        store = TopicSchemaStore(conf, TopicNames(settings.topic_prefix).schemas)
+        store = TopicSchemaStore(
+            conf, TopicNames(settings.topic_prefix).schemas, timeout_s=settings.kafka_timeout_s
+        )
         start = offset if offset is not None else (OFFSET_BEGINNING if from_beginning else OFFSET_END)
         consumer.assign([TopicPartition(topic, partition, start)])
         seen = 0

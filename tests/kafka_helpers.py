@@ -56,7 +56,7 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 30) -> list[Any]:
 
 def decode_topic(bootstrap: str, prefix: str, database: str, table: str) -> list[Decoded]:
     topics = TopicNames(prefix)
-    store = TopicSchemaStore({"bootstrap.servers": bootstrap}, topics.schemas)
+    store = TopicSchemaStore({"bootstrap.servers": bootstrap}, topics.schemas, timeout_s=30)
     try:
         return [store.decode(m.value()) for m in read_all(bootstrap, topics.table(database, table))]
     finally:
