@@ -32,7 +32,7 @@ from binlog_pipeline.applier.checkpoint import (
     commit_batch,
     commit_offsets,
     execute_all,
-    resume_at,
+    resume_points,
 )
 from binlog_pipeline.applier.continuity import SeekWatch
 from binlog_pipeline.applier.ddl_barrier import DdlBarrier, DdlLedger, spans_partitions
@@ -208,10 +208,14 @@ class ApplierRunner:
             return
         keys = sorted(self._unstarted)
         partitions = [TopicPartition(*key) for key in keys]
-        committed = self._consumer.committed(partitions, timeout=self._settings.kafka_timeout_s)
-        kafka = {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
-        stored = self._checkpoint.read(self.target, keys)
-        starts = {key: resume_at(key, kafka, stored) for key in keys}
+        points = resume_points(
+            self._consumer,
+            keys,
+            lambda: self._checkpoint.read(self.target, keys),
+            self._settings.kafka_timeout_s,
+        )
+        kafka, stored = points.kafka, points.stored
+        starts = {key: points.at(key) for key in keys}
         check_retention(self._consumer, self._settings, starts, kafka, stored, self._checkpoint, self.target)
         self.target.forget_tables()  # another member may have changed them (DDL) while it owned them
         ahead: Offsets = {}
