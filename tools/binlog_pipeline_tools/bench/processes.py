@@ -3,7 +3,6 @@ CLIs), observed only from outside — their /metrics endpoint and the kernel's p
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -13,6 +12,9 @@ import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
+
+from binlog_pipeline.core.waiting import WaitTimeout, wait_until
+from binlog_pipeline_tools.stack.process import terminate
 
 
 class PipelineProcess:
@@ -33,17 +35,23 @@ class PipelineProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0  # this start's lines only
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout_s
-        while not self.port:
+        proc = self.proc
+
+        def listening() -> int:
+            """The metrics port once the process logged it (0: not yet); raises if it exited."""
             with self.log_path.open("rb") as log:
                 log.seek(offset)
                 found = re.search(rb"/readyz on http://[^:]+:(\d+)", log.read())
             if found:
-                self.port = int(found.group(1))
-            elif self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.module} did not start; see {self.log_path}")
-            else:
-                time.sleep(0.1)
+                return int(found.group(1))
+            if proc.poll() is not None:
+                raise RuntimeError(f"{self.module} exited during start-up; see {self.log_path}")
+            return 0
+
+        try:
+            self.port = wait_until(listening, timeout_s, 0.1, f"{self.module} to start")
+        except WaitTimeout as exc:
+            raise RuntimeError(f"{self.module} did not start; see {self.log_path}") from exc
         return self
 
     def metrics(self) -> dict[str, float]:
@@ -73,12 +81,7 @@ class PipelineProcess:
         if self.proc is None or self.proc.poll() is not None:
             return
         self.peak_rss_mb = max(self.peak_rss_mb, self._vm_hwm_mb())
-        os.kill(self.proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            self.proc.wait(120)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, 120, signal.SIGKILL if kill else signal.SIGTERM)
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -24,6 +24,7 @@ from rich.progress import Progress
 from binlog_pipeline.core.config import Settings
 from binlog_pipeline.core.dburl import DatabaseUrl
 from binlog_pipeline.core.metrics import binlog_file_index
+from binlog_pipeline.core.waiting import WaitTimeout, wait_until
 from binlog_pipeline_tools.bench import workloads as w
 from binlog_pipeline_tools.bench.ceilings import Rate, apply_ceiling, decode_ceiling, read_ceiling
 from binlog_pipeline_tools.bench.model import Sizes, Timeline
@@ -229,13 +230,14 @@ class Bench:
         finished = time.monotonic()
         end = w.binlog_position(self.source_admin)
         self.progress.update(task, total=1, completed=1)
-        while True:
-            applied = applier.metrics().get(APPLIED, 0.0)
-            if caught_up(producer, applied, end):
-                break
-            if time.monotonic() - finished > 1800:
-                raise RuntimeError("the pipeline did not catch up with fixed-rate sysbench within 30 minutes")
-            time.sleep(0.25)
+        try:
+            applied = wait_until(
+                lambda: _applied_if_caught_up(producer, applier, end), 1800, 0.25, "the catch-up"
+            )
+        except WaitTimeout as exc:
+            raise RuntimeError(
+                "the pipeline did not catch up with fixed-rate sysbench within 30 minutes"
+            ) from exc
         catch_up = time.monotonic() - finished
         producer.stop()
         applier.stop()
@@ -430,6 +432,12 @@ class Bench:
 
     def advancer(self, task: Any) -> Callable[[int], None]:
         return lambda n: self.progress.advance(task, n)
+
+
+def _applied_if_caught_up(producer: PipelineProcess, applier: PipelineProcess, end: tuple[str, int]) -> float:
+    """The applier's applied count once the pipeline caught up with ``end`` (0: not yet)."""
+    applied = applier.metrics().get(APPLIED, 0.0)
+    return applied if caught_up(producer, applied, end) else 0.0
 
 
 def caught_up(producer: PipelineProcess, applied: float, end: tuple[str, int]) -> bool:
