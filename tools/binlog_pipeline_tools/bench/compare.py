@@ -49,7 +49,7 @@ from binlog_pipeline_tools.bench.connect import (
     source_config,
 )
 from binlog_pipeline_tools.bench.fidelity import column_differences
-from binlog_pipeline_tools.bench.processes import PipelineProcess
+from binlog_pipeline_tools.bench.processes import APPLIED, PipelineProcess
 from binlog_pipeline_tools.bench.run import (
     LATENCY_FINGERPRINT,
     Bench,
@@ -69,7 +69,6 @@ PROBE_ROWS_S = 50  # latency probe rows per second next to fixed-rate sysbench
 DEBEZIUM_PROBE_IDS = 10_000_001  # probe ids of Debezium's live run (ours: from 1)
 STALL_S = 300.0  # no progress this long: the run stops and says where
 SAMPLE_S = 0.25
-APPLIED = "binlog_pipeline_applier_rows_applied_total"
 DEBEZIUM_USER = "bench_debezium"
 
 

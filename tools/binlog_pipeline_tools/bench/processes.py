@@ -11,10 +11,43 @@ import time
 import urllib.request
 from pathlib import Path
 
+from prometheus_client import Counter, Gauge
 from prometheus_client.parser import text_string_to_metric_families
 
+from binlog_pipeline.core.metrics import (
+    APPLIER_END_TO_END_LAG,
+    APPLIER_ROWS_APPLIED,
+    PRODUCER_CHECKPOINT_FILE,
+    PRODUCER_CHECKPOINT_POSITION,
+    PRODUCER_ROWS_PRODUCED,
+    PRODUCER_TRANSACTIONS,
+    sample_name,
+)
 from binlog_pipeline.core.waiting import WaitTimeout, wait_until
 from binlog_pipeline_tools.stack.process import terminate
+
+
+def sample_key(metric: Counter | Gauge, **labels: str) -> str:
+    """The key :meth:`PipelineProcess.metrics` files a sample of ``metric`` under: with ``labels``
+    that one sample, without them the sum of all of its samples."""
+    name = sample_name(metric)
+    if not labels:
+        return name
+    return name + "{" + ",".join(f"{k}={v}" for k, v in sorted(labels.items())) + "}"
+
+
+PRODUCED = sample_key(PRODUCER_ROWS_PRODUCED)
+APPLIED = sample_key(APPLIER_ROWS_APPLIED)
+END_TO_END_LAG = sample_key(APPLIER_END_TO_END_LAG)
+KAFKA_TRANSACTIONS_COMMITTED = sample_key(PRODUCER_TRANSACTIONS, outcome="committed")
+
+
+def producer_checkpoint(samples: dict[str, float]) -> tuple[float, float]:
+    """(binlog file index, position) of the producer's committed checkpoint, from its samples."""
+    return (
+        samples.get(sample_key(PRODUCER_CHECKPOINT_FILE), 0),
+        samples.get(sample_key(PRODUCER_CHECKPOINT_POSITION), 0),
+    )
 
 
 class PipelineProcess:

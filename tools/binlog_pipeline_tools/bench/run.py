@@ -28,11 +28,15 @@ from binlog_pipeline.core.waiting import WaitTimeout, wait_until
 from binlog_pipeline_tools.bench import workloads as w
 from binlog_pipeline_tools.bench.ceilings import Rate, apply_ceiling, decode_ceiling, read_ceiling
 from binlog_pipeline_tools.bench.model import Sizes, Timeline
-from binlog_pipeline_tools.bench.processes import PipelineProcess
+from binlog_pipeline_tools.bench.processes import (
+    APPLIED,
+    END_TO_END_LAG,
+    PRODUCED,
+    PipelineProcess,
+    producer_checkpoint,
+)
 
 SAMPLE_S = 0.25
-PRODUCED = "binlog_pipeline_producer_rows_produced_total"
-APPLIED = "binlog_pipeline_applier_rows_applied_total"
 SNAPSHOT_DB = "bench_snapshot"  # the snapshot phase's target database
 
 
@@ -224,7 +228,7 @@ class Bench:
         runner = sysbench_at_fixed_rate(self.source_admin, s)
         lags: list[float] = []
         while runner.is_alive():
-            lags.append(applier.metrics().get("binlog_pipeline_applier_end_to_end_lag_seconds", 0.0))
+            lags.append(applier.metrics().get(END_TO_END_LAG, 0.0))
             time.sleep(0.5)
         achieved = runner.join()
         finished = time.monotonic()
@@ -444,11 +448,8 @@ def caught_up(producer: PipelineProcess, applied: float, end: tuple[str, int]) -
     """The producer's committed checkpoint reached ``end`` and the applier applied (``applied``,
     read before this) all the producer produced."""
     produced = producer.metrics()
-    checkpoint = (
-        produced.get("binlog_pipeline_producer_checkpoint_binlog_file_index", 0),
-        produced.get("binlog_pipeline_producer_checkpoint_binlog_position", 0),
-    )
-    return checkpoint >= (binlog_file_index(end[0]), end[1]) and applied >= produced.get(PRODUCED, 0.0)
+    reached = producer_checkpoint(produced) >= (binlog_file_index(end[0]), end[1])
+    return reached and applied >= produced.get(PRODUCED, 0.0)
 
 
 # Compares the latency table without the target's extra applied_at column.

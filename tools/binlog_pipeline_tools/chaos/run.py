@@ -23,7 +23,13 @@ from binlog_pipeline.core.metrics import binlog_file_index
 from binlog_pipeline.core.waiting import Deadline, WaitTimeout, wait_until
 from binlog_pipeline.ops.verify import Side
 from binlog_pipeline_tools.bench import workloads as w
-from binlog_pipeline_tools.bench.processes import PipelineProcess
+from binlog_pipeline_tools.bench.processes import (
+    APPLIED,
+    KAFKA_TRANSACTIONS_COMMITTED,
+    PRODUCED,
+    PipelineProcess,
+    producer_checkpoint,
+)
 from binlog_pipeline_tools.chaos import checks
 from binlog_pipeline_tools.chaos.faults import MEMBER_POLL_TIMEOUT_S, Injector, PlannedFault, plan
 from binlog_pipeline_tools.chaos.model import ChaosOptions, ChaosResult, FaultRecord
@@ -40,10 +46,6 @@ from binlog_pipeline_tools.chaos.workload import (
 from binlog_pipeline_tools.stack import Stack
 from binlog_pipeline_tools.stack import process as service_process
 from binlog_pipeline_tools.stack.stack import APPLIER_USER, PRODUCER_USER
-
-PRODUCED = "binlog_pipeline_producer_rows_produced_total"
-APPLIED = "binlog_pipeline_applier_rows_applied_total"
-KAFKA_TRANSACTIONS = "binlog_pipeline_producer_kafka_transactions_total{outcome=committed}"
 
 
 class ChaosRun:
@@ -281,11 +283,7 @@ class ChaosRun:
             nonlocal left
             self._hold(0.5)
             producer = self.processes["producer"].metrics() if self.processes["producer"].alive() else {}
-            checkpoint = (
-                producer.get("binlog_pipeline_producer_checkpoint_binlog_file_index", 0),
-                producer.get("binlog_pipeline_producer_checkpoint_binlog_position", 0),
-            )
-            if checkpoint < (binlog_file_index(end[0]), end[1]):
+            if producer_checkpoint(producer) < (binlog_file_index(end[0]), end[1]):
                 return False
             left = checks.unapplied(self.direct, self.group)
             return not any(left.values())
@@ -359,7 +357,7 @@ class ChaosRun:
             "large_transactions": counts.large_transactions if counts else None,
             "sysbench_transactions": counts.sysbench_transactions if counts else None,
             "ddl": counts.ddl if counts else [],
-            "kafka_transactions_committed": self._total("producer", KAFKA_TRANSACTIONS),
+            "kafka_transactions_committed": self._total("producer", KAFKA_TRANSACTIONS_COMMITTED),
             "rows_produced": self._total("producer", PRODUCED),
             "rows_applied_incl_reapplied": self._total("applier", APPLIED),
             "rows_in_replicated_tables": sum(t["source_rows"] for t in verdict.tables.values())
