@@ -5,7 +5,7 @@ only after the target COMMIT that moved the checkpoint row returned without erro
 The target also stores ``(group, topic, partition, next_offset)`` in a checkpoint table, updated
 in the same transaction as the rows, so the true position survives a COMMIT whose reply was lost
 and a crash between the target COMMIT and the Kafka commit: on start and on every assignment the
-applier resumes from the later of the two.
+applier resumes from the target's row where it has one (:class:`ResumePoints`).
 
 Several appliers share a group, so a member's batch can outlive its ownership of a partition (it
 stalled past its session: a long ALTER, a VM pause). The checkpoint row write is therefore a
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from confluent_kafka import KafkaException, TopicPartition
@@ -51,11 +52,37 @@ def exact_names(cur: Any, database: str, table: str, columns: tuple[str, ...]) -
         cur.execute(f"ALTER TABLE {qualified(database, table)} MODIFY {quote(str(column))} {NAME_COLUMN}")
 
 
-def resume_at(partition: Partition, kafka: Offsets, stored: Offsets) -> int:
-    """Where a partition resumes: the target checkpoint row — the proof of what the target holds;
-    a row behind the Kafka commit means the target was restored, and it must get those changes
-    again — else the group's Kafka commit; -1 for neither (the beginning)."""
-    return stored[partition] if partition in stored else kafka.get(partition, -1)
+class CommittedOffsets(Protocol):
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]: ...
+
+
+@dataclass(frozen=True)
+class ResumePoints:
+    """The two records of a group's position — the Kafka commit and the target checkpoint row —
+    and the one rule for where a partition resumes (:meth:`at`)."""
+
+    kafka: Offsets  # the group's committed Kafka offsets (partitions with one)
+    stored: Offsets  # the target checkpoint rows
+
+    def at(self, partition: Partition) -> int:
+        """The target checkpoint row — the proof of what the target holds; a row behind the Kafka
+        commit means the target was restored, and it must get those changes again — else the
+        group's Kafka commit; -1 for neither (the beginning)."""
+        return self.stored[partition] if partition in self.stored else self.kafka.get(partition, -1)
+
+
+def resume_points(
+    consumer: CommittedOffsets,
+    partitions: Iterable[Partition],
+    read_stored: Callable[[], Offsets],
+    timeout_s: float,
+) -> ResumePoints:
+    """Read both records of ``partitions``: the Kafka commit of ``consumer``'s group (it need not
+    be a member: the applier's consumer, or a reader with the group's id), then the target rows
+    (``read_stored``)."""
+    committed = consumer.committed([TopicPartition(t, p) for t, p in partitions], timeout=timeout_s)
+    kafka = {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
+    return ResumePoints(kafka, read_stored())
 
 
 class CheckpointFenced(TransientError):

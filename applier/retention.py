@@ -64,7 +64,7 @@ def describe_gap(
             low, _ = reader.get_watermark_offsets(
                 TopicPartition(topic, partition), timeout=settings.kafka_timeout_s
             )
-        oldest_ts = _message_time(reader, topic, partition, low)
+        oldest_ts = _message_time(reader, topic, partition, low, settings.kafka_timeout_s)
     finally:
         reader.close()
     applied_at = None
@@ -99,11 +99,14 @@ def describe_gap(
     )
 
 
-def _message_time(reader: Any, topic: str, partition: int, offset: int) -> dt.datetime | None:
-    """The broker timestamp of the message at ``offset`` (None if it cannot be read quickly)."""
+def _message_time(
+    reader: Any, topic: str, partition: int, offset: int, timeout_s: float
+) -> dt.datetime | None:
+    """The broker timestamp of the message at ``offset`` (None if it cannot be read in time; an
+    empty partition answers at once: the reader reports its end)."""
     reader.assign([TopicPartition(topic, partition, offset)])
     try:
-        msg = reader.poll(5.0)
+        msg = reader.poll(timeout_s)
         if msg is None or msg.error() is not None:
             return None
         _kind, millis = msg.timestamp()

@@ -32,7 +32,7 @@ from binlog_pipeline.applier.checkpoint import (
     commit_batch,
     commit_offsets,
     execute_all,
-    resume_at,
+    resume_points,
 )
 from binlog_pipeline.applier.continuity import SeekWatch
 from binlog_pipeline.applier.ddl_barrier import DdlBarrier, DdlLedger, spans_partitions
@@ -49,6 +49,7 @@ from binlog_pipeline.applier.ports import (
 from binlog_pipeline.applier.retention import RetentionGap, check_retention, describe_gap
 from binlog_pipeline.applier.schema_apply import SchemaApplier
 from binlog_pipeline.applier.target import Target, classify
+from binlog_pipeline.core import kafka_errors
 from binlog_pipeline.core.config import Settings
 from binlog_pipeline.core.errors import ConfigError, PermanentError, PipelineError, TransientError
 from binlog_pipeline.core.health import Health
@@ -69,7 +70,6 @@ from binlog_pipeline.schemas.ddl import is_pure_rename, is_truncate
 from binlog_pipeline.schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
-KAFKA_TIMEOUT_S = 30.0
 # Static membership would stall a table silently: a restarted static member gets its old
 # assignment back without a rebalance, so a topic created while it was down (a new table) is
 # assigned to nobody — the broker (4.1) and librdkafka never rebalance for it (found by `chaos`;
@@ -140,7 +140,9 @@ class ApplierRunner:
         self._topics = TopicNames(settings.topic_prefix)
         # `is None` tests, never `or`: an empty store and a producer with nothing queued are falsy
         if schemas is None:
-            schemas = TopicSchemaStore(settings.librdkafka(), self._topics.schemas)
+            schemas = TopicSchemaStore(
+                settings.librdkafka(), self._topics.schemas, timeout_s=settings.kafka_timeout_s
+            )
         self._store = schemas
         self._ensure_topic = ensure_dead_letter_topic
         self.target = connect_target(settings.target_url)
@@ -239,10 +241,14 @@ class ApplierRunner:
             return
         keys = sorted(self._unstarted)
         partitions = [TopicPartition(*key) for key in keys]
-        committed = self._consumer.committed(partitions, timeout=self._settings.kafka_timeout_s)
-        kafka = {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
-        stored = self._checkpoint.read(self.target, keys)
-        starts = {key: resume_at(key, kafka, stored) for key in keys}
+        points = resume_points(
+            self._consumer,
+            keys,
+            lambda: self._checkpoint.read(self.target, keys),
+            self._settings.kafka_timeout_s,
+        )
+        kafka, stored = points.kafka, points.stored
+        starts = {key: points.at(key) for key in keys}
         check_retention(self._consumer, self._settings, starts, kafka, stored, self._checkpoint, self.target)
         self.target.forget_tables()  # another member may have changed them (DDL) while it owned them
         ahead: Offsets = {}
@@ -339,8 +345,7 @@ class ApplierRunner:
             if isinstance(exc, pymysql.MySQLError):
                 raise classify(exc, "applying a batch") from exc
             if isinstance(exc, KafkaException):
-                error: KafkaError = exc.args[0]
-                raise (PermanentError if error.fatal() else TransientError)(f"Kafka: {error.str()}") from exc
+                raise kafka_errors.classify(exc, f"Kafka: {kafka_errors.error_of(exc).str()}") from exc
             raise
 
     def _fill_batch(self) -> Batch:
@@ -377,7 +382,7 @@ class ApplierRunner:
         return batch
 
     def _consumer_error(self, msg: Any, error: KafkaError) -> None:
-        if error.fatal():
+        if kafka_errors.client_is_done(error):
             raise KafkaException(error)
         if error.code() == KafkaError._AUTO_OFFSET_RESET:
             # the fetch position is below the partition's log start: retention deleted it
@@ -388,7 +393,7 @@ class ApplierRunner:
             raise RetentionGap(
                 describe_gap(self._settings, self._checkpoint, self.target, key, position, None)
             )
-        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+        if error.code() in kafka_errors.BROKERS_DOWN:
             self.health.problem(f"Kafka: {error.str()}")
         if error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:  # pattern with no topic yet
             log.warning("consumer error: %s", error.str())
@@ -686,7 +691,7 @@ class ApplierRunner:
         """Confirm dead-letter deliveries before the COMMIT that moves the checkpoint past them."""
         if self._dlq is None:
             return
-        undelivered = self._dlq.flush(KAFKA_TIMEOUT_S)
+        undelivered = self._dlq.flush(self._settings.kafka_timeout_s)
         errors, self._dlq_errors = self._dlq_errors, []
         if undelivered or errors:
             raise TransientError(f"dead-letter messages not confirmed by the broker: {errors or undelivered}")

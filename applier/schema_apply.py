@@ -229,20 +229,19 @@ class SchemaApplier:
 
     def _from_history(self, database: str, table: str) -> str | None:
         """The latest definition of a table from the schema-change history topic."""
-        store = TopicSchemaStore(self._settings.librdkafka(), self._topics.schemas)
+        timeout_s = self._settings.kafka_timeout_s
+        store = TopicSchemaStore(self._settings.librdkafka(), self._topics.schemas, timeout_s=timeout_s)
         consumer = committed_reader(self._settings.librdkafka(), "history-reader")
         latest: str | None = None
         try:
-            for msg in read_to_end(consumer, self._topics.schema_changes):
+            for msg in read_to_end(consumer, self._topics.schema_changes, timeout_s=timeout_s):
                 try:
                     record = store.decode(msg.value() or b"").record
                 except DecodeError:
                     continue
                 if (record["database"], record["table"]) == (database, table) and record["create_table"]:
                     latest = record["create_table"]
-            if undecided(
-                self._settings.librdkafka(), self._topics.schema_changes, 0, self._settings.kafka_timeout_s
-            ):
+            if undecided(self._settings.librdkafka(), self._topics.schema_changes, 0, timeout_s=timeout_s):
                 # the newest definition may be in it (its commit not here yet): not a verdict
                 raise TransientError(
                     f"{self._topics.schema_changes} holds a transaction not decided yet: reading "

@@ -6,66 +6,37 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import pymysql
+from pymysql.constants import ER
 
 from binlog_pipeline.applier.ddl_session import source_session
+from binlog_pipeline.core import mysql_errors
 from binlog_pipeline.core.dburl import DatabaseUrl
 from binlog_pipeline.core.errors import PermanentError, TransientError
+from binlog_pipeline.core.mysql_errors import PermanentMySQLError, TransientMySQLError
 from binlog_pipeline.core.sql import qualified, quote
+from binlog_pipeline.core.waiting import WaitTimeout, wait_until
 from binlog_pipeline.schemas.ddl import CREATE_TABLE_HEAD
 from binlog_pipeline.schemas.ddl_session import DdlSession
 
 log = logging.getLogger(__name__)
 
-# Retry the same batch: the connection or the server's state is the problem, not the data.
-TRANSIENT_CODES = frozenset(
-    {
-        1040,  # too many connections
-        1053,  # server shutdown in progress
-        1205,  # lock wait timeout
-        1213,  # deadlock
-        1290,  # --read-only (failover in progress)
-        1792,  # read-only transaction
-        1927,  # connection killed (MariaDB)
-        2002,
-        2003,
-        2006,
-        2013,
-        2055,  # cannot connect / gone away / lost during query
-        4031,  # disconnected by the server (idle)
-        # The server ran out of a resource: an operator's fix, not bad data (dead-lettering rows
-        # one by one would divert good rows).
-        1021,  # disk full
-        1037,
-        1038,  # out of memory
-        1114,  # table is full
-        1197,  # transaction larger than max_binlog_cache_size
-        1206,  # lock table full
-    }
-)
 # Strict, exact: no silent truncation, but zero and partial dates as the source had them;
 # 0 in an AUTO_INCREMENT column stays 0 (as replication does).
 SESSION_SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
-NO_SUCH_THREAD = 1094  # ER_NO_SUCH_THREAD: KILL of a session that is already gone
 ABANDONED_SESSION_WAIT_S = 60.0
 _AUTO_INCREMENT = re.compile(r"\s+AUTO_INCREMENT=\d+")
 
 
-def classify(exc: BaseException, doing: str) -> TransientError | PermanentError:
-    code = (
-        exc.args[0]
-        if isinstance(exc, pymysql.MySQLError) and exc.args and isinstance(exc.args[0], int)
-        else None
-    )
-    if code in TRANSIENT_CODES or isinstance(exc, (ConnectionError, TimeoutError)):
-        return TransientError(f"target error while {doing}: {exc}")
-    if isinstance(exc, pymysql.err.InterfaceError):  # the connection object is closed / unusable
-        return TransientError(f"target connection unusable while {doing}: {exc}")
-    return PermanentError(f"target error while {doing}: {exc}")
+def classify(exc: BaseException, doing: str) -> TransientMySQLError | PermanentMySQLError:
+    """Retry or stop after a target error (:mod:`core.mysql_errors`); the error keeps its code."""
+    code = mysql_errors.code(exc)
+    unusable = isinstance(exc, pymysql.err.InterfaceError) and code not in mysql_errors.TRANSIENT
+    what = "target connection unusable" if unusable else "target error"  # a closed connection object
+    return mysql_errors.classify(exc, f"{what} while {doing}: {exc}")
 
 
 @dataclass(frozen=True)
@@ -95,26 +66,30 @@ def end_session(cur: Any, session: Session, user: str | None) -> None:
     session means ours is gone."""
     if abs(server_started(cur) - session.server_started) > 2:
         return
-    deadline = time.monotonic() + ABANDONED_SESSION_WAIT_S
     killed = False
-    while True:
+
+    def ended() -> bool:
+        nonlocal killed
         cur.execute("SELECT USER FROM information_schema.PROCESSLIST WHERE ID = %s", (session.id,))
         row = cur.fetchone()
         if not row or str(row[0]) != user:
-            return
+            return True
         if not killed:
             try:
                 cur.execute(f"KILL CONNECTION {int(session.id)}")
             except pymysql.MySQLError as exc:
-                if not (exc.args and exc.args[0] == NO_SUCH_THREAD):
+                if mysql_errors.code(exc) != ER.NO_SUCH_THREAD:  # already gone: what we want
                     log.warning("could not end target session %s: %s", session.id, exc)
             killed = True
-        if time.monotonic() > deadline:
-            raise TransientError(
-                f"target session {session.id} is still open after {ABANDONED_SESSION_WAIT_S:.0f} s; "
-                "what it was doing is undecided"
-            )
-        time.sleep(0.05)
+        return False
+
+    try:
+        wait_until(ended, ABANDONED_SESSION_WAIT_S, 0.05, f"target session {session.id} to end")
+    except WaitTimeout as exc:
+        raise TransientError(
+            f"target session {session.id} is still open after {ABANDONED_SESSION_WAIT_S:.0f} s; "
+            "what it was doing is undecided"
+        ) from exc
 
 
 def running_statement(cur: Any, session: Session, user: str | None) -> bool:

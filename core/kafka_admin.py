@@ -10,15 +10,11 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from binlog_pipeline.core.config import Settings
-from binlog_pipeline.core.errors import PermanentError, TransientError
+from binlog_pipeline.core.errors import PermanentError
+from binlog_pipeline.core.kafka_errors import classify_admin, error_of
 from binlog_pipeline.schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
-# Local errors librdkafka does not flag retriable, but that only say the broker did not answer
-# (found by chaos: a topic created during a broker restart stopped the producer).
-BROKER_UNREACHABLE = frozenset(
-    {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError._WAIT_COORD}
-)
 
 
 def create_topic(
@@ -35,13 +31,13 @@ def create_topic(
     try:
         futures[name].result(settings.kafka_timeout_s)
     except KafkaException as exc:
-        err: KafkaError = exc.args[0]
+        err = error_of(exc)
         if err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
             return False
-        if err.retriable() or err.code() in BROKER_UNREACHABLE:
-            raise TransientError(f"creating topic {name}: {err.str()}") from exc
-        raise PermanentError(
-            f"cannot create topic {name}: {err.str()} (create it yourself or allow this principal to CREATE topics)"
+        raise classify_admin(
+            exc,
+            f"creating topic {name}: {err.str()}",
+            f"cannot create topic {name}: {err.str()} (create it yourself or allow this principal to CREATE topics)",
         ) from exc
     log.info("created topic %s", name, extra={"partitions": partitions})
     return True

@@ -4,7 +4,6 @@ definition in the schema-change history."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from binlog_pipeline.core.errors import TransientError
+from binlog_pipeline.core.waiting import Deadline
 
 
 def committed_reader(kafka_conf: dict[str, Any], purpose: str) -> Consumer:
@@ -28,7 +28,7 @@ def committed_reader(kafka_conf: dict[str, Any], purpose: str) -> Consumer:
 
 
 def read_to_end(
-    consumer: Consumer, topic: str, partition: int = 0, start: int = 0, timeout_s: float = 30.0
+    consumer: Consumer, topic: str, partition: int = 0, start: int = 0, *, timeout_s: float
 ) -> Iterator[Message]:
     """Yield every committed message of ``topic[partition]`` from ``start`` to the end as of the
     call: the high watermark then, or a partition EOF before it. Raises :class:`TransientError` on
@@ -41,10 +41,10 @@ def read_to_end(
     if high <= start:
         return
     consumer.assign([tp])
-    deadline = time.monotonic() + timeout_s
+    deadline = Deadline(timeout_s, f"{topic}[{partition}] up to offset {high}")
     try:
         while True:
-            if time.monotonic() > deadline:
+            if deadline.passed():
                 raise TransientError(
                     f"timed out reading {topic}[{partition}] to offset {high} "
                     f"(at {_position(consumer, tp)} after {timeout_s:.0f} s)"
@@ -71,7 +71,7 @@ def _position(consumer: Consumer, tp: TopicPartition) -> int:
     return int(consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset)
 
 
-def undecided(kafka_conf: dict[str, Any], topic: str, partition: int = 0, timeout_s: float = 30.0) -> bool:
+def undecided(kafka_conf: dict[str, Any], topic: str, partition: int = 0, *, timeout_s: float) -> bool:
     """Whether ``topic[partition]`` holds writes of a transaction not decided yet: its last stable
     offset is below its end. A transaction's commit reaches each partition separately, so another
     partition may already show messages of a transaction whose writes here are not readable yet."""

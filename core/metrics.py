@@ -98,6 +98,13 @@ APPLIER_DEAD_LETTERS = Counter(
 APPLIER_SCHEMA_CHANGES = Counter(f"{NS}_applier_schema_changes", "Schema-change records applied.", ["table"])
 
 
+def sample_name(metric: Counter | Gauge) -> str:
+    """The name /metrics gives ``metric``'s samples (a Counter's ends in ``_total``): what readers
+    of the endpoint — the benchmark, the chaos run — look up, rather than typing it again."""
+    family = next(iter(metric.describe()))
+    return f"{family.name}_total" if family.type == "counter" else family.name
+
+
 def binlog_file_index(name: str) -> int:
     """mysql-bin.000042 → 42 (0 when the name has no numeric suffix)."""
     suffix = name.rsplit(".", 1)[-1]

@@ -13,7 +13,7 @@ from binlog_pipeline.schemas.codec import Decoded, DecodeError, SchemaStore, Wri
 class TopicSchemaStore(SchemaStore):
     """A schema store that reads (and on an unknown fingerprint re-reads) the schema topic."""
 
-    def __init__(self, kafka_conf: dict[str, Any], topic: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, kafka_conf: dict[str, Any], topic: str, *, timeout_s: float) -> None:
         super().__init__()
         self._topic = topic
         self._timeout_s = timeout_s
@@ -37,7 +37,9 @@ class TopicSchemaStore(SchemaStore):
             self.refresh()
             # A message's schema is written in the message's own transaction, but the commit
             # reaches each partition separately: the message may be readable before its schema.
-            if fingerprint not in self and undecided(self._kafka_conf, self._topic, 0, self._timeout_s):
+            if fingerprint not in self and undecided(
+                self._kafka_conf, self._topic, 0, timeout_s=self._timeout_s
+            ):
                 raise TransientError(
                     f"writer schema {fingerprint.hex()} is not in {self._topic} yet, which holds a "
                     "transaction not decided yet: reading it again once it is"

@@ -44,7 +44,9 @@ def measure(settings: Settings, group: str) -> list[PartitionLag]:
         TopicPartition(name, p) for name, parts in table_topics(settings, admin).items() for p in parts
     ]
     reader = Consumer({**conf, "group.id": group, "enable.auto.commit": False})
-    store = TopicSchemaStore(conf, TopicNames(settings.topic_prefix).schemas)
+    store = TopicSchemaStore(
+        conf, TopicNames(settings.topic_prefix).schemas, timeout_s=settings.kafka_timeout_s
+    )
     try:
         committed = {
             (tp.topic, tp.partition): tp.offset
@@ -56,7 +58,7 @@ def measure(settings: Settings, group: str) -> list[PartitionLag]:
             offset = committed.get((tp.topic, tp.partition), -1)
             start = offset if offset >= 0 else low
             lag = max(high - start, 0)
-            seconds = _age_of(conf, store, tp, start) if lag else 0.0
+            seconds = _age_of(conf, store, tp, start, settings.kafka_timeout_s) if lag else 0.0
             rows.append(
                 PartitionLag(tp.topic, tp.partition, offset if offset >= 0 else None, high, lag, seconds)
             )
@@ -66,12 +68,14 @@ def measure(settings: Settings, group: str) -> list[PartitionLag]:
         store.close()
 
 
-def _age_of(conf: dict[str, Any], store: TopicSchemaStore, tp: TopicPartition, offset: int) -> float:
+def _age_of(
+    conf: dict[str, Any], store: TopicSchemaStore, tp: TopicPartition, offset: int, timeout_s: float
+) -> float:
     """Seconds since the source event of the first committed message at or after ``offset``
     (0 when only transaction markers are left)."""
     consumer = committed_reader(conf, "lag-reader")
     try:
-        for msg in read_to_end(consumer, tp.topic, tp.partition, start=offset, timeout_s=10):
+        for msg in read_to_end(consumer, tp.topic, tp.partition, start=offset, timeout_s=timeout_s):
             try:
                 record = store.decode(msg.value() or b"").record
             except DecodeError:

@@ -1,7 +1,7 @@
 """Replay: move the applier back to an earlier point of its table topics, consistently.
 
 The applier resumes each partition at its row in the target checkpoint table (at the group's
-committed Kafka offset only where the target has none: :func:`applier.checkpoint.resume_at`), and
+committed Kafka offset only where the target has none: :class:`applier.checkpoint.ResumePoints`), and
 lag tools read the Kafka offset, so a replay lowers **both**. Replay only
 ever moves a partition backwards: a partition already at or before the requested point keeps its
 position, because moving forward would skip changes that were never applied. The one exception is
@@ -22,21 +22,21 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pymysql
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from binlog_pipeline.applier.checkpoint import CheckpointTable, resume_at
+from binlog_pipeline.applier.checkpoint import CheckpointTable, resume_points
 from binlog_pipeline.applier.messages import BadMessage, Coordinates, RowChange, decode
 from binlog_pipeline.applier.target import Target
+from binlog_pipeline.core import mysql_errors
 from binlog_pipeline.core.config import Settings
 from binlog_pipeline.core.errors import PermanentError
 from binlog_pipeline.core.kafka_admin import require_group
+from binlog_pipeline.core.kafka_errors import error_of
 from binlog_pipeline.core.kafka_read import committed_reader, read_to_end
 from binlog_pipeline.core.schema_store import TopicSchemaStore
 from binlog_pipeline.schemas.topics import TopicNames
 
-# ER_BAD_DB_ERROR, ER_NO_SUCH_TABLE
-NO_SUCH_TABLE = (1049, 1146)
 KEYLESS_PROBE = 50  # messages read per partition to find a row change and its key
 
 
@@ -107,29 +107,36 @@ def plan(
         raise PermanentError(f"no such topic on {settings.bootstrap_servers}: {', '.join(missing)}")
     _require_idle_group(admin, group, settings)
     partitions = [TopicPartition(t, p) for t in topics for p in sorted(metadata.topics[t].partitions)]
-    reader = committed_reader(conf, "replay-planner")
+    # The group's own id, to read its committed offsets (a reader never joins the group).
+    reader = Consumer(
+        {**conf, "group.id": group, "enable.auto.commit": False, "isolation.level": "read_committed"}
+    )
     target = Target(settings.target_url)
     stores: dict[str, TopicSchemaStore] = {}  # per prefix: each topic's own prefix has its schemas
 
     def store_of(topic: str) -> TopicSchemaStore:
         prefix = TopicNames.of_topic(topic, settings.topic_prefix)
         if prefix.prefix not in stores:
-            stores[prefix.prefix] = TopicSchemaStore(conf, prefix.schemas)
+            stores[prefix.prefix] = TopicSchemaStore(
+                conf, prefix.schemas, timeout_s=settings.kafka_timeout_s
+            )
         return stores[prefix.prefix]
 
     try:
-        stored = _target_checkpoints(target, settings, group, partitions)
-        kafka = {
-            (tp.topic, tp.partition): tp.offset
-            for tp in reader.committed(partitions, timeout=settings.kafka_timeout_s)
-            if tp.offset >= 0
-        }
+        keys = [(tp.topic, tp.partition) for tp in partitions]
+        points = resume_points(
+            reader,
+            keys,
+            lambda: _target_checkpoints(target, settings, group, partitions),
+            settings.kafka_timeout_s,
+        )
+        kafka, stored = points.kafka, points.stored
         requested = _requested_offsets(reader, partitions, point, settings.kafka_timeout_s)
         steps = []
         for tp in partitions:
             key = (tp.topic, tp.partition)
             low, high = reader.get_watermark_offsets(tp, timeout=settings.kafka_timeout_s)
-            current = resume_at(key, kafka, stored)
+            current = points.at(key)
             gap = low - max(current, 0)
             if current < 0 and gap <= 0:
                 current = low  # never applied: the applier starts at the beginning anyway
@@ -147,7 +154,9 @@ def plan(
                     current,
                     new,
                     high,
-                    _keyless_table(conf, store_of(tp.topic), tp, new, current) if new < current else None,
+                    _keyless_table(conf, store_of(tp.topic), tp, new, current, settings.kafka_timeout_s)
+                    if new < current
+                    else None,
                     max(gap, 0),
                     accepted,
                 )
@@ -189,7 +198,7 @@ def execute(settings: Settings, group: str, steps: list[PartitionReplay]) -> Non
         result = admin.alter_consumer_group_offsets([request])[group].result()
     except KafkaException as exc:
         raise PermanentError(
-            f"target checkpoint rows were lowered but Kafka refused the new offsets ({exc.args[0].str()}); "
+            f"target checkpoint rows were lowered but Kafka refused the new offsets ({error_of(exc).str()}); "
             "the applier replays from the target rows, but the group's Kafka offsets (what lag shows) "
             "are still the old ones — run replay again"
         ) from exc
@@ -221,7 +230,7 @@ def _target_checkpoints(
     try:
         return checkpoint.read(target, ((tp.topic, tp.partition) for tp in partitions))
     except pymysql.MySQLError as exc:
-        if exc.args and exc.args[0] in NO_SUCH_TABLE:  # never applied here; planning creates nothing
+        if mysql_errors.code(exc) in mysql_errors.NO_SUCH_TABLE:  # never applied: planning creates nothing
             return {}
         raise PermanentError(
             f"could not read the target checkpoint table {settings.checkpoint_table}: {exc}"
@@ -249,13 +258,15 @@ def _requested_offsets(
 
 
 def _keyless_table(
-    conf: dict[str, Any], store: TopicSchemaStore, tp: TopicPartition, start: int, end: int
+    conf: dict[str, Any], store: TopicSchemaStore, tp: TopicPartition, start: int, end: int, timeout_s: float
 ) -> str | None:
     """db.table when the replayed range holds changes of a table without a primary key: applying
     those again inserts their rows again, so replay refuses them unless told otherwise."""
     consumer = committed_reader(conf, "replay-probe")
     try:
-        for count, msg in enumerate(read_to_end(consumer, tp.topic, tp.partition, start=start)):
+        for count, msg in enumerate(
+            read_to_end(consumer, tp.topic, tp.partition, start=start, timeout_s=timeout_s)
+        ):
             if count >= KEYLESS_PROBE or int(msg.offset() or 0) >= end:
                 return None
             where = Coordinates(tp.topic, tp.partition, int(msg.offset() or 0))

@@ -49,7 +49,11 @@ def tail(
     try:
         topic = _existing_topic(consumer, settings, name, partition)
         # the topic's own prefix holds its writer schemas, whatever --topic-prefix says
-        store = TopicSchemaStore(conf, TopicNames.of_topic(topic, settings.topic_prefix).schemas)
+        store = TopicSchemaStore(
+            conf,
+            TopicNames.of_topic(topic, settings.topic_prefix).schemas,
+            timeout_s=settings.kafka_timeout_s,
+        )
         start = offset if offset is not None else (OFFSET_BEGINNING if from_beginning else OFFSET_END)
         consumer.assign([TopicPartition(topic, partition, start)])
         seen = 0

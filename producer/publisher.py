@@ -11,18 +11,27 @@ import logging
 import time
 from collections.abc import Callable
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from binlog_pipeline.core.config import Settings
-from binlog_pipeline.core.errors import PipelineError, TransientError
+from binlog_pipeline.core.errors import PipelineError
 from binlog_pipeline.core.kafka_admin import create_topic
+from binlog_pipeline.core.kafka_errors import (
+    TransientKafkaError,
+    Verdict,
+    call_again,
+    commit_in_progress,
+    error_of,
+    verdict,
+)
 from binlog_pipeline.core.kafka_read import committed_reader, read_to_end
 from binlog_pipeline.core.metrics import (
     PRODUCER_COMMIT_SECONDS,
     PRODUCER_TRANSACTION_ROWS,
     PRODUCER_TRANSACTIONS,
 )
+from binlog_pipeline.core.waiting import Deadline
 from binlog_pipeline.producer.position import Checkpoint
 from binlog_pipeline.schemas.codec import WriterSchema
 from binlog_pipeline.schemas.topics import TopicNames
@@ -30,14 +39,12 @@ from binlog_pipeline.schemas.topics import TopicNames
 log = logging.getLogger(__name__)
 
 CLOSE_FLUSH_S = 5.0
-_FENCED_CODES = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
-
 
 class ProducerFenced(PipelineError):
     """A newer producer with the same transactional.id took over; this one must stop."""
 
 
-class ProducerBroken(TransientError):
+class ProducerBroken(TransientKafkaError):
     """librdkafka raised a fatal error: this producer instance can do nothing more, but a new one
     can (its init_transactions fences the old epoch and finishes its open transaction). Seen under
     broker stalls: an EndTxn retried after the coordinator had already completed it answers
@@ -45,15 +52,19 @@ class ProducerBroken(TransientError):
 
 
 def classify(exc: KafkaException, doing: str) -> PipelineError:
-    """Turn a Kafka error into retry-or-stop, by librdkafka's flags and codes only."""
-    err: KafkaError = exc.args[0]
-    if err.code() in _FENCED_CODES:
-        return ProducerFenced(
-            f"fenced while {doing}: another producer with this transactional.id is running ({err.str()})"
-        )
-    if err.fatal():
-        return ProducerBroken(f"fatal Kafka error while {doing}: {err.str()}; making a new producer")
-    return TransientError(f"Kafka error while {doing}: {err.str()}")
+    """Turn a Kafka error into retry-or-stop (:func:`core.kafka_errors.verdict`). The producer
+    replaces an instance that hit a fatal error; every other error is retried, within the retry
+    deadline (a transaction refused for a moment — a coordinator moving — succeeds again)."""
+    err = error_of(exc)
+    match verdict(err):
+        case Verdict.FENCED:
+            return ProducerFenced(
+                f"fenced while {doing}: another producer with this transactional.id is running ({err.str()})"
+            )
+        case Verdict.FATAL:
+            return ProducerBroken(f"fatal Kafka error while {doing}: {err.str()}; making a new producer", err)
+        case _:
+            return TransientKafkaError(f"Kafka error while {doing}: {err.str()}", err)
 
 
 class TransactionalPublisher:
@@ -190,16 +201,16 @@ class TransactionalPublisher:
         another transaction meanwhile is refused ("Conflicting commit_transaction API call is
         already in progress") — until it succeeds, or fails for good (then abort), for as long as
         ``retry_deadline_s`` allows."""
-        deadline = time.monotonic() + self._settings.retry_deadline_s
+        deadline = Deadline(self._settings.retry_deadline_s, doing)
         while True:
             try:
                 self._producer.commit_transaction(self._timeout_s)
                 return
             except KafkaException as exc:
-                err: KafkaError = exc.args[0]
-                if not err.retriable() or err.txn_requires_abort() or err.fatal():
+                err = error_of(exc)
+                if not commit_in_progress(err):
                     raise self._failure(exc, doing) from exc
-                if time.monotonic() > deadline or self._stopping():
+                if deadline.passed() or self._stopping():
                     self.needs_replacing = True  # the commit is still in progress in this client
                     raise self._failure(exc, doing) from exc
                 log.warning(
@@ -226,9 +237,9 @@ class TransactionalPublisher:
                 self._producer.abort_transaction(self._timeout_s)
                 return
             except KafkaException as exc:
-                err: KafkaError = exc.args[0]
+                err = error_of(exc)
                 log.warning("aborting the Kafka transaction failed: %s", err.str())
-                if not err.retriable():
+                if not call_again(err):
                     break
         self.needs_replacing = True
 
@@ -261,4 +272,4 @@ class TransactionalPublisher:
             # that a broken instance is replaced at once, and never longer than kafka_timeout_s.
             self._producer.flush(min(self._timeout_s, CLOSE_FLUSH_S))
         except KafkaException as exc:
-            log.warning("closing the Kafka producer: %s", exc.args[0].str())
+            log.warning("closing the Kafka producer: %s", error_of(exc).str())

@@ -21,6 +21,7 @@ import pymysql
 from confluent_kafka import KafkaException
 from pymysqlreplication.exceptions import BinLogNotEnabled
 
+from binlog_pipeline.core import mysql_errors
 from binlog_pipeline.core.config import Settings
 from binlog_pipeline.core.errors import PermanentError, TransientError
 from binlog_pipeline.core.health import Health
@@ -33,7 +34,6 @@ from binlog_pipeline.producer.publisher import ProducerFenced, classify
 from binlog_pipeline.producer.snapshot_progress import SnapshotProgress, TableProgress
 from binlog_pipeline.producer.snapshotter import Snapshotter
 from binlog_pipeline.producer.source_check import (
-    CONNECTION_ERRORS,
     SourceInfo,
     check_available,
     connect,
@@ -139,15 +139,13 @@ class ProducerRunner:
             raise classify(exc, "streaming") from exc
         except pymysql.MySQLError as exc:
             publisher.abort()
-            code = exc.args[0] if exc.args else 0
-            if code == REPLICA_DISPLACED:
+            if mysql_errors.code(exc) == REPLICA_DISPLACED:
                 raise ProducerFenced(
                     f"another replica connected to the source with server_id {self._settings.server_id} "
                     "(another producer of this pipeline, or a clash: set a unique server_id)"
                 ) from exc
-            if code in CONNECTION_ERRORS:
-                raise TransientError(f"source connection lost: {exc}") from exc
-            raise PermanentError(f"source error: {exc}") from exc
+            # transient (connection, contention, read-only, resources) or not: core.mysql_errors
+            raise mysql_errors.classify(exc, f"source error: {exc}") from exc
         except BinLogNotEnabled as exc:
             raise PermanentError("the source has no binary log") from exc
         except BaseException:

@@ -26,7 +26,9 @@ from typing import IO, Any
 import pymysql
 import pymysql.converters
 import pymysql.cursors
+from pymysql.constants import ER
 
+from binlog_pipeline.core import mysql_errors
 from binlog_pipeline.core.dburl import DatabaseUrl
 from binlog_pipeline.core.errors import PermanentError, TransientError
 from binlog_pipeline.core.sql import qualified, quote
@@ -40,7 +42,7 @@ from binlog_pipeline.producer.charsets import (
 )
 from binlog_pipeline.producer.filters import ColumnFilter
 from binlog_pipeline.producer.position import BinlogPosition
-from binlog_pipeline.producer.source_check import CONNECTION_ERRORS, binlog_status
+from binlog_pipeline.producer.source_check import binlog_status
 from binlog_pipeline.producer.source_tables import SourceTable, describe
 from binlog_pipeline.schemas.columns import ColumnKind, ColumnSpec
 
@@ -50,8 +52,6 @@ log = logging.getLogger(__name__)
 _RAW_CONVERSIONS: dict[Any, Any] = {
     k: v for k, v in pymysql.converters.conversions.items() if not isinstance(k, int)
 }
-_TABLE_DEF_CHANGED = 1412  # ER_TABLE_DEF_CHANGED: DDL after the snapshot started
-_NO_SUCH_TABLE = 1146
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
 _ATTEMPTS = 5
 
@@ -182,12 +182,10 @@ class ChunkReader:
                 chunk = self._read_once(table, database, name, after, limit)
             except pymysql.MySQLError as exc:
                 self.close()
-                code = exc.args[0] if exc.args else 0
-                if code in CONNECTION_ERRORS:
-                    raise TransientError(f"snapshot of {table}: source connection lost: {exc}") from exc
-                if code == _TABLE_DEF_CHANGED and attempt < _ATTEMPTS:
+                # a DDL after this read's snapshot started: read again
+                if mysql_errors.code(exc) == ER.TABLE_DEF_CHANGED and attempt < _ATTEMPTS:
                     continue
-                raise PermanentError(f"snapshot of {table}: source error: {exc}") from exc
+                raise mysql_errors.classify(exc, f"snapshot of {table}: source error: {exc}") from exc
             if chunk is not None:
                 return chunk
             log.info("%s changed definition during a snapshot read; reading again", table)
@@ -225,7 +223,7 @@ class ChunkReader:
             try:
                 cur.execute(sql, params)
             except pymysql.MySQLError as exc:
-                if exc.args and exc.args[0] == _NO_SUCH_TABLE:
+                if mysql_errors.code(exc) == ER.NO_SUCH_TABLE:
                     cur.execute("COMMIT")
                     return self._gone(table)
                 raise

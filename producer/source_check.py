@@ -8,14 +8,12 @@ from typing import Any
 
 import pymysql
 
+from binlog_pipeline.core import mysql_errors
 from binlog_pipeline.core.config import Settings
 from binlog_pipeline.core.dburl import DatabaseUrl
-from binlog_pipeline.core.errors import PermanentError, TransientError
+from binlog_pipeline.core.errors import PermanentError
 from binlog_pipeline.producer.position import BinlogPosition, GtidStart
 from binlog_pipeline.producer.source_identity import SourceIdentity
-
-# MySQL/MariaDB error codes for connection-level failures worth retrying.
-CONNECTION_ERRORS = frozenset({2002, 2003, 2006, 2013, 2055, 1040, 1053})
 
 
 class SourceMisconfigured(PermanentError):
@@ -38,10 +36,7 @@ def connect(url: DatabaseUrl) -> pymysql.connections.Connection[Any]:
     try:
         return pymysql.connect(**url.connect_kwargs(), autocommit=True, charset="utf8mb4", connect_timeout=10)
     except pymysql.MySQLError as exc:
-        code = exc.args[0] if exc.args else 0
-        if code in CONNECTION_ERRORS:
-            raise TransientError(f"cannot connect to the source {url}: {exc}") from exc
-        raise PermanentError(f"cannot connect to the source {url}: {exc}") from exc
+        raise mysql_errors.classify(exc, f"cannot connect to the source {url}: {exc}") from exc
 
 
 def binlog_status(cur: Any) -> tuple[Any, ...]:

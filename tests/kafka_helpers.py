@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from binlog_pipeline_tools.stack import Stack
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from binlog_pipeline.core.schema_store import TopicSchemaStore
+from binlog_pipeline.core.waiting import Deadline, WaitTimeout, wait_until
 from binlog_pipeline.schemas.codec import Decoded
 from binlog_pipeline.schemas.topics import TopicNames
 from tests.services import Services
@@ -39,8 +39,8 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 30) -> list[Any]:
             return []
         consumer.assign([TopicPartition(topic, 0, 0)])
         messages = []
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        deadline = Deadline(timeout_s, f"the end of {topic}")
+        while not deadline.passed():
             msg = consumer.poll(0.5)
             if msg is None:
                 continue
@@ -56,7 +56,7 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 30) -> list[Any]:
 
 def decode_topic(bootstrap: str, prefix: str, database: str, table: str) -> list[Decoded]:
     topics = TopicNames(prefix)
-    store = TopicSchemaStore({"bootstrap.servers": bootstrap}, topics.schemas)
+    store = TopicSchemaStore({"bootstrap.servers": bootstrap}, topics.schemas, timeout_s=30)
     try:
         return [store.decode(m.value()) for m in read_all(bootstrap, topics.table(database, table))]
     finally:
@@ -80,14 +80,11 @@ def changes(decoded: list[Decoded]) -> list[dict[str, Any]]:
 
 
 def wait_for(predicate: Any, timeout_s: float = 60, interval_s: float = 0.5, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(interval_s)
+    """The first true value of ``predicate()``; fails the test (AssertionError) after ``timeout_s``."""
+    try:
+        return wait_until(predicate, timeout_s, interval_s, what)
+    except WaitTimeout as exc:
+        raise AssertionError(str(exc)) from exc
 
 
 def kafka_proxy(services: Services) -> TcpProxy:

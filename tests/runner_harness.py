@@ -13,6 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
+from binlog_pipeline_tools.stack.process import terminate
+
 from tests.services import Services
 
 
@@ -87,9 +89,9 @@ class CliProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def terminate(self, timeout_s: float = 60) -> int:
+        """SIGTERM, and the exit code (-9 when it had to be killed after ``timeout_s``)."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout_s)
+        return terminate(self.proc, timeout_s)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

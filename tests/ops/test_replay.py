@@ -79,6 +79,7 @@ def test_replay_from_earliest_reapplies_and_target_stays_equal(
         assert dry.returncode == 0, dry.stderr
         [step] = json.loads(dry.stdout.splitlines()[0])["partitions"]
         assert (step["topic"], step["current"], step["new"], step["messages"]) == (t, before, 0, before)
+        assert (step["kafka_committed"], step["target_checkpoint"]) == (before, before)  # both records read
         assert kafka_committed(services, group, t) == before  # dry run changed nothing
         assert target_checkpoint(services, group, t) == before
         elsewhere = f"dry_{topic_prefix}"  # a checkpoint table that does not exist yet stays absent
@@ -90,7 +91,13 @@ def test_replay_from_earliest_reapplies_and_target_stays_equal(
             "--dry-run",
             "--set",
             f"checkpoint_table={elsewhere}.cp",
+            "--format",
+            "json",
         )
+        assert dry.returncode == 0, dry.stderr
+        # No target row there: the applier would resume at the group's Kafka commit, and so plans replay.
+        [step] = json.loads(dry.stdout.splitlines()[0])["partitions"]
+        assert (step["kafka_committed"], step["target_checkpoint"], step["current"]) == (before, None, before)
         assert dry.returncode == 0 and not query(
             services.target_admin,
             "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=%s",

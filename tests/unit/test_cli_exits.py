@@ -154,6 +154,6 @@ def test_a_pipeline_process_that_cannot_start_is_a_tool_error(tmp_path: Path) ->
     """bench/chaos: a child that exits before serving /readyz raises ProcessFailed (ours, exit 1
     through the mapping), no RuntimeError traceback."""
     process = PipelineProcess("binlog_pipeline_no_such_module", {"PATH": "/usr/bin"}, {}, tmp_path / "log")
-    with pytest.raises(ProcessFailed, match="did not start") as raised:
+    with pytest.raises(ProcessFailed, match="exited during start-up") as raised:
         process.start(timeout_s=30)
     assert isinstance(raised.value, ToolError) and sys.executable in process.args

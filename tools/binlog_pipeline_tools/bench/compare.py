@@ -24,6 +24,7 @@ The protocol:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -35,6 +36,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from binlog_pipeline.core.dburl import DatabaseUrl
 from binlog_pipeline.core.errors import StackError
 from binlog_pipeline.core.sql import quote
+from binlog_pipeline.core.waiting import WaitTimeout, wait_until
 from binlog_pipeline_tools.bench import workloads as w
 from binlog_pipeline_tools.bench.ceilings import Rate
 from binlog_pipeline_tools.bench.connect import (
@@ -47,7 +49,7 @@ from binlog_pipeline_tools.bench.connect import (
     source_config,
 )
 from binlog_pipeline_tools.bench.fidelity import column_differences
-from binlog_pipeline_tools.bench.processes import PipelineProcess
+from binlog_pipeline_tools.bench.processes import APPLIED, PipelineProcess
 from binlog_pipeline_tools.bench.run import (
     LATENCY_FINGERPRINT,
     Bench,
@@ -67,7 +69,6 @@ PROBE_ROWS_S = 50  # latency probe rows per second next to fixed-rate sysbench
 DEBEZIUM_PROBE_IDS = 10_000_001  # probe ids of Debezium's live run (ours: from 1)
 STALL_S = 300.0  # no progress this long: the run stops and says where
 SAMPLE_S = 0.25
-APPLIED = "binlog_pipeline_applier_rows_applied_total"
 DEBEZIUM_USER = "bench_debezium"
 
 
@@ -224,10 +225,9 @@ class Comparison:
         def markers_on_target() -> int:
             return _count(self.target_admin, f"SELECT COUNT(*) FROM {DEBEZIUM_DB}.latency WHERE id < 0")
 
-        deadline = time.monotonic() + 180
-        while markers_on_target() == 0:
-            if time.monotonic() > deadline:
-                raise StackError(f"Debezium did not stream a row within 180 s; see {self.worker.log_path}")
+        def streaming() -> bool:
+            if markers_on_target() > 0:
+                return True
             self._check_debezium()
             self._next_marker()
             self._wait(
@@ -236,6 +236,14 @@ class Comparison:
                 timeout_s=5,
                 raise_on_timeout=False,
             )
+            return False
+
+        try:
+            wait_until(streaming, 180, 0, "Debezium's first streamed row")
+        except WaitTimeout as exc:
+            raise StackError(
+                f"Debezium did not stream a row within 180 s; see {self.worker.log_path}"
+            ) from exc
         # The markers are not part of any workload: delete them, on Debezium's target through
         # Debezium (ours starts after this and never sees them).
         w.execute(self.source_admin, f"DELETE FROM {SOURCE_DB}.latency WHERE id < 0")
@@ -542,18 +550,24 @@ class Comparison:
         check: Callable[[], None] | None = None,
         raise_on_timeout: bool = True,
     ) -> None:
-        started = time.monotonic()
-        checked = started
-        while not condition():
-            now = time.monotonic()
-            if check is not None and now - checked > 5:
+        """Until ``condition()`` holds, calling ``check`` (which raises on a failure) every 5 s;
+        ``timeout_s`` None: no limit (``condition`` itself raises on a stall)."""
+        checked = time.monotonic()
+
+        def met() -> bool:
+            nonlocal checked
+            if condition():
+                return True
+            if check is not None and time.monotonic() - checked > 5:
                 check()
-                checked = now
-            if timeout_s is not None and now - started > timeout_s:
-                if not raise_on_timeout:
-                    return
-                raise StackError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-            time.sleep(SAMPLE_S)
+                checked = time.monotonic()
+            return False
+
+        try:
+            wait_until(met, math.inf if timeout_s is None else timeout_s, SAMPLE_S, what)
+        except WaitTimeout as exc:
+            if raise_on_timeout:
+                raise StackError(f"timed out after {timeout_s:.0f}s waiting for {what}") from exc
 
 
 def _versus(ours: Rate, debezium: Rate | None) -> dict[str, Any]:

@@ -6,10 +6,7 @@ pom next to this module; the comparison drives the worker through Connect's REST
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -18,6 +15,7 @@ from typing import Any
 
 from binlog_pipeline.core.dburl import DatabaseUrl
 from binlog_pipeline.core.errors import StackError
+from binlog_pipeline.core.waiting import WaitTimeout, wait_until
 from binlog_pipeline_tools.bench.processes import peak_rss_mb
 from binlog_pipeline_tools.stack import maven, process
 from binlog_pipeline_tools.stack.kafka import LOG4J2_TO_FILE
@@ -145,18 +143,22 @@ class ConnectWorker:
         ]
         with (self.home / "stdout.log").open("ab") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.home)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            self.check_alive()
+
+        def answers() -> bool:
+            self.check_alive()  # an exited worker is an error at once, not "not yet"
             try:
                 self.request("GET", "/connectors")
-                return self
             except (OSError, StackError):  # refused, or 404/503 while Connect starts its REST resources
-                if time.monotonic() > deadline:
-                    raise StackError(
-                        f"Kafka Connect did not answer in {timeout_s:.0f}s; see {self.log_path}"
-                    ) from None
-                time.sleep(0.5)
+                return False
+            return True
+
+        try:
+            wait_until(answers, timeout_s, 0.5, "Kafka Connect's REST API")
+        except WaitTimeout:
+            raise StackError(
+                f"Kafka Connect did not answer in {timeout_s:.0f}s; see {self.log_path}"
+            ) from None
+        return self
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -184,11 +186,15 @@ class ConnectWorker:
         while its binlog connection stays open, and the server drops a replica that does not read
         for ``net_write_timeout`` (60 s) — Debezium's task then fails for good."""
         self.request("PUT", f"/connectors/{name}/stop")
-        deadline = time.monotonic() + timeout_s
-        while self.request("GET", f"/connectors/{name}/status")["connector"]["state"] != "STOPPED":
-            if time.monotonic() > deadline:
-                raise StackError(f"connector {name} did not stop within {timeout_s:.0f}s")
-            time.sleep(0.2)
+        try:
+            wait_until(
+                lambda: self.request("GET", f"/connectors/{name}/status")["connector"]["state"] == "STOPPED",
+                timeout_s,
+                0.2,
+                f"connector {name} to stop",
+            )
+        except WaitTimeout as exc:
+            raise StackError(f"connector {name} did not stop within {timeout_s:.0f}s") from exc
 
     def remove(self, name: str) -> None:
         self.request("DELETE", f"/connectors/{name}")
@@ -226,12 +232,7 @@ class ConnectWorker:
         if self.proc is None or self.proc.poll() is not None:
             return
         self.sample_rss()
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        process.terminate(self.proc, 60)
 
 
 def root_cause(trace: str) -> str:

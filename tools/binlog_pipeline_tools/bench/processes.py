@@ -3,7 +3,6 @@ CLIs), observed only from outside — their /metrics endpoint and the kernel's p
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -12,13 +11,48 @@ import time
 import urllib.request
 from pathlib import Path
 
+from prometheus_client import Counter, Gauge
 from prometheus_client.parser import text_string_to_metric_families
 
 from binlog_pipeline.core.errors import ToolError
+from binlog_pipeline.core.metrics import (
+    APPLIER_END_TO_END_LAG,
+    APPLIER_ROWS_APPLIED,
+    PRODUCER_CHECKPOINT_FILE,
+    PRODUCER_CHECKPOINT_POSITION,
+    PRODUCER_ROWS_PRODUCED,
+    PRODUCER_TRANSACTIONS,
+    sample_name,
+)
+from binlog_pipeline.core.waiting import WaitTimeout, wait_until
+from binlog_pipeline_tools.stack.process import terminate
 
 
 class ProcessFailed(ToolError):
     """A pipeline process did not start, or exited while it should be running."""
+
+
+def sample_key(metric: Counter | Gauge, **labels: str) -> str:
+    """The key :meth:`PipelineProcess.metrics` files a sample of ``metric`` under: with ``labels``
+    that one sample, without them the sum of all of its samples."""
+    name = sample_name(metric)
+    if not labels:
+        return name
+    return name + "{" + ",".join(f"{k}={v}" for k, v in sorted(labels.items())) + "}"
+
+
+PRODUCED = sample_key(PRODUCER_ROWS_PRODUCED)
+APPLIED = sample_key(APPLIER_ROWS_APPLIED)
+END_TO_END_LAG = sample_key(APPLIER_END_TO_END_LAG)
+KAFKA_TRANSACTIONS_COMMITTED = sample_key(PRODUCER_TRANSACTIONS, outcome="committed")
+
+
+def producer_checkpoint(samples: dict[str, float]) -> tuple[float, float]:
+    """(binlog file index, position) of the producer's committed checkpoint, from its samples."""
+    return (
+        samples.get(sample_key(PRODUCER_CHECKPOINT_FILE), 0),
+        samples.get(sample_key(PRODUCER_CHECKPOINT_POSITION), 0),
+    )
 
 
 class PipelineProcess:
@@ -39,17 +73,23 @@ class PipelineProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0  # this start's lines only
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout_s
-        while not self.port:
+        proc = self.proc
+
+        def listening() -> int:
+            """The metrics port once the process logged it (0: not yet); raises if it exited."""
             with self.log_path.open("rb") as log:
                 log.seek(offset)
                 found = re.search(rb"/readyz on http://[^:]+:(\d+)", log.read())
             if found:
-                self.port = int(found.group(1))
-            elif self.proc.poll() is not None or time.monotonic() > deadline:
-                raise ProcessFailed(f"{self.module} did not start; see {self.log_path}")
-            else:
-                time.sleep(0.1)
+                return int(found.group(1))
+            if proc.poll() is not None:
+                raise ProcessFailed(f"{self.module} exited during start-up; see {self.log_path}")
+            return 0
+
+        try:
+            self.port = wait_until(listening, timeout_s, 0.1, f"{self.module} to start")
+        except WaitTimeout as exc:
+            raise ProcessFailed(f"{self.module} did not start; see {self.log_path}") from exc
         return self
 
     def metrics(self) -> dict[str, float]:
@@ -79,12 +119,7 @@ class PipelineProcess:
         if self.proc is None or self.proc.poll() is not None:
             return
         self.peak_rss_mb = max(self.peak_rss_mb, self._vm_hwm_mb())
-        os.kill(self.proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            self.proc.wait(120)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, 120, signal.SIGKILL if kill else signal.SIGTERM)
 
 
 def peak_rss_mb(pid: int) -> float:

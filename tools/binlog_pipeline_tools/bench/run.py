@@ -25,14 +25,19 @@ from binlog_pipeline.core.config import Settings
 from binlog_pipeline.core.dburl import DatabaseUrl
 from binlog_pipeline.core.errors import ToolError
 from binlog_pipeline.core.metrics import binlog_file_index
+from binlog_pipeline.core.waiting import WaitTimeout, wait_until
 from binlog_pipeline_tools.bench import workloads as w
 from binlog_pipeline_tools.bench.ceilings import Rate, apply_ceiling, decode_ceiling, read_ceiling
 from binlog_pipeline_tools.bench.model import Sizes, Timeline
-from binlog_pipeline_tools.bench.processes import PipelineProcess
+from binlog_pipeline_tools.bench.processes import (
+    APPLIED,
+    END_TO_END_LAG,
+    PRODUCED,
+    PipelineProcess,
+    producer_checkpoint,
+)
 
 SAMPLE_S = 0.25
-PRODUCED = "binlog_pipeline_producer_rows_produced_total"
-APPLIED = "binlog_pipeline_applier_rows_applied_total"
 SNAPSHOT_DB = "bench_snapshot"  # the snapshot phase's target database
 
 
@@ -224,19 +229,20 @@ class Bench:
         runner = sysbench_at_fixed_rate(self.source_admin, s)
         lags: list[float] = []
         while runner.is_alive():
-            lags.append(applier.metrics().get("binlog_pipeline_applier_end_to_end_lag_seconds", 0.0))
+            lags.append(applier.metrics().get(END_TO_END_LAG, 0.0))
             time.sleep(0.5)
         achieved = runner.join()
         finished = time.monotonic()
         end = w.binlog_position(self.source_admin)
         self.progress.update(task, total=1, completed=1)
-        while True:
-            applied = applier.metrics().get(APPLIED, 0.0)
-            if caught_up(producer, applied, end):
-                break
-            if time.monotonic() - finished > 1800:
-                raise ToolError("the pipeline did not catch up with fixed-rate sysbench within 30 minutes")
-            time.sleep(0.25)
+        try:
+            applied = wait_until(
+                lambda: _applied_if_caught_up(producer, applier, end), 1800, 0.25, "the catch-up"
+            )
+        except WaitTimeout as exc:
+            raise ToolError(
+                "the pipeline did not catch up with fixed-rate sysbench within 30 minutes"
+            ) from exc
         catch_up = time.monotonic() - finished
         producer.stop()
         applier.stop()
@@ -433,15 +439,18 @@ class Bench:
         return lambda n: self.progress.advance(task, n)
 
 
+def _applied_if_caught_up(producer: PipelineProcess, applier: PipelineProcess, end: tuple[str, int]) -> float:
+    """The applier's applied count once the pipeline caught up with ``end`` (0: not yet)."""
+    applied = applier.metrics().get(APPLIED, 0.0)
+    return applied if caught_up(producer, applied, end) else 0.0
+
+
 def caught_up(producer: PipelineProcess, applied: float, end: tuple[str, int]) -> bool:
     """The producer's committed checkpoint reached ``end`` and the applier applied (``applied``,
     read before this) all the producer produced."""
     produced = producer.metrics()
-    checkpoint = (
-        produced.get("binlog_pipeline_producer_checkpoint_binlog_file_index", 0),
-        produced.get("binlog_pipeline_producer_checkpoint_binlog_position", 0),
-    )
-    return checkpoint >= (binlog_file_index(end[0]), end[1]) and applied >= produced.get(PRODUCED, 0.0)
+    reached = producer_checkpoint(produced) >= (binlog_file_index(end[0]), end[1])
+    return reached and applied >= produced.get(PRODUCED, 0.0)
 
 
 # Compares the latency table without the target's extra applied_at column.

@@ -56,7 +56,8 @@ def unapplied(settings: Settings, group: str, offsets: dict[str, int] | None = N
             topic, partition = name[:-1].rsplit("[", 1)
             start = max(offset, 0)
             counts[name] = sum(
-                1 for _ in read_to_end(reader, topic, int(partition), start, settings.kafka_timeout_s)
+                1
+                for _ in read_to_end(reader, topic, int(partition), start, timeout_s=settings.kafka_timeout_s)
             )
     finally:
         reader.close()
@@ -66,7 +67,7 @@ def unapplied(settings: Settings, group: str, offsets: dict[str, int] | None = N
 def count_messages(settings: Settings, topic: str) -> int:
     reader = committed_reader(settings.librdkafka(), "chaos-dlq")
     try:
-        return sum(1 for _ in read_to_end(reader, topic, 0, 0, settings.kafka_timeout_s))
+        return sum(1 for _ in read_to_end(reader, topic, 0, 0, timeout_s=settings.kafka_timeout_s))
     finally:
         reader.close()
 

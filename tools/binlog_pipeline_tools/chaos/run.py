@@ -20,9 +20,16 @@ from rich.progress import Progress
 from binlog_pipeline.core.config import Settings
 from binlog_pipeline.core.dburl import DatabaseUrl
 from binlog_pipeline.core.metrics import binlog_file_index
+from binlog_pipeline.core.waiting import Deadline, WaitTimeout, wait_until
 from binlog_pipeline.ops.verify import Side
 from binlog_pipeline_tools.bench import workloads as w
-from binlog_pipeline_tools.bench.processes import PipelineProcess
+from binlog_pipeline_tools.bench.processes import (
+    APPLIED,
+    KAFKA_TRANSACTIONS_COMMITTED,
+    PRODUCED,
+    PipelineProcess,
+    producer_checkpoint,
+)
 from binlog_pipeline_tools.chaos import checks
 from binlog_pipeline_tools.chaos.faults import MEMBER_POLL_TIMEOUT_S, Injector, PlannedFault, plan
 from binlog_pipeline_tools.chaos.model import ChaosOptions, ChaosResult, FaultRecord
@@ -39,10 +46,6 @@ from binlog_pipeline_tools.chaos.workload import (
 from binlog_pipeline_tools.stack import Stack
 from binlog_pipeline_tools.stack import process as service_process
 from binlog_pipeline_tools.stack.stack import APPLIER_USER, PRODUCER_USER
-
-PRODUCED = "binlog_pipeline_producer_rows_produced_total"
-APPLIED = "binlog_pipeline_applier_rows_applied_total"
-KAFKA_TRANSACTIONS = "binlog_pipeline_producer_kafka_transactions_total{outcome=committed}"
 
 
 class ChaosRun:
@@ -237,31 +240,34 @@ class ChaosRun:
 
     def _hold(self, seconds: float) -> None:
         """Wait, while supervising the processes (an unplanned exit is restarted at once)."""
-        deadline = time.monotonic() + seconds
+        deadline = Deadline(seconds, "the end of a hold")
         while True:
             for supervised in self.processes.values():
                 supervised.watch()
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if deadline.passed():
                 return
-            time.sleep(min(left, 0.25))
+            time.sleep(min(deadline.left(), 0.25))
 
     def _await_progress(self, pending: list[FaultRecord], what: str) -> None:
         """Until the producer and the applier group (any member) have committed new work since
         now; stamps the pending records."""
         baseline = {name: s.sample() for name, s in self.processes.items()}
-        deadline = time.monotonic() + self.options.recovery_timeout_s
         done: set[str] = set()
-        while done != {"producer", "applier"}:
-            if time.monotonic() > deadline:
-                raise _Unrecovered(
-                    f"no {' and no '.join(sorted({'producer', 'applier'} - done))} progress within "
-                    f"{self.options.recovery_timeout_s:g}s of {what}"
-                )
+
+        def both_progressed() -> bool:
             self._hold(0.25)
             for name, supervised in list(self.processes.items()):
                 if progressed(baseline.get(name), supervised.sample()):
                     done.add(name.split("-", 1)[0])
+            return done == {"producer", "applier"}
+
+        try:
+            wait_until(both_progressed, self.options.recovery_timeout_s, 0, what)
+        except WaitTimeout as exc:
+            raise _Unrecovered(
+                f"no {' and no '.join(sorted({'producer', 'applier'} - done))} progress within "
+                f"{self.options.recovery_timeout_s:g}s of {what}"
+            ) from exc
         now = self.now()
         for record in pending:
             record.recovered_s = round(now - record.healed_at_s, 2)
@@ -271,24 +277,24 @@ class ChaosRun:
         task = self.progress.add_task(
             "draining: producer to the source's end, applier to the topics' end", total=None
         )
-        deadline = time.monotonic() + self.options.drain_timeout_s
         left: dict[str, int] = {}
-        while True:
+
+        def drained() -> bool:
+            nonlocal left
             self._hold(0.5)
             producer = self.processes["producer"].metrics() if self.processes["producer"].alive() else {}
-            checkpoint = (
-                producer.get("binlog_pipeline_producer_checkpoint_binlog_file_index", 0),
-                producer.get("binlog_pipeline_producer_checkpoint_binlog_position", 0),
-            )
-            if checkpoint >= (binlog_file_index(end[0]), end[1]):
-                left = checks.unapplied(self.direct, self.group)
-                if not any(left.values()):
-                    break
-            if time.monotonic() > deadline:
-                stuck = {name: n for name, n in left.items() if n} or "the producer's checkpoint"
-                raise _Unrecovered(
-                    f"the pipeline did not drain within {self.options.drain_timeout_s:g}s; still unapplied: {stuck}"
-                )
+            if producer_checkpoint(producer) < (binlog_file_index(end[0]), end[1]):
+                return False
+            left = checks.unapplied(self.direct, self.group)
+            return not any(left.values())
+
+        try:
+            wait_until(drained, self.options.drain_timeout_s, 0, "the drain")
+        except WaitTimeout as exc:
+            stuck = {name: n for name, n in left.items() if n} or "the producer's checkpoint"
+            raise _Unrecovered(
+                f"the pipeline did not drain within {self.options.drain_timeout_s:g}s; still unapplied: {stuck}"
+            ) from exc
         self.progress.update(task, total=1, completed=1)
         for supervised in self.processes.values():
             supervised.sample()
@@ -351,7 +357,7 @@ class ChaosRun:
             "large_transactions": counts.large_transactions if counts else None,
             "sysbench_transactions": counts.sysbench_transactions if counts else None,
             "ddl": counts.ddl if counts else [],
-            "kafka_transactions_committed": self._total("producer", KAFKA_TRANSACTIONS),
+            "kafka_transactions_committed": self._total("producer", KAFKA_TRANSACTIONS_COMMITTED),
             "rows_produced": self._total("producer", PRODUCED),
             "rows_applied_incl_reapplied": self._total("applier", APPLIED),
             "rows_in_replicated_tables": sum(t["source_rows"] for t in verdict.tables.values())

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from binlog_pipeline.core.errors import StackError
+from binlog_pipeline.core.waiting import WaitTimeout, wait_until
 from binlog_pipeline_tools.stack import maven, process
 from binlog_pipeline_tools.stack.maven import JAVA_HINT
 
@@ -138,18 +138,24 @@ class KafkaBroker:
 
     def wait_ready(self, pid: int, timeout_s: float = 90.0) -> None:
         """Ready means: metadata answers and a produce → consume round trip completes."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
             if not process.is_alive(pid):
                 raise StackError(self._failure("the Kafka broker exited during start-up"))
-            if process.port_open(self.port) and self.round_trip(timeout_s=10):
-                return
-            time.sleep(0.5)
-        raise StackError(self._failure(f"the Kafka broker did not become ready in {timeout_s:.0f}s"))
+            return process.port_open(self.port) and self.round_trip(timeout_s=10)
+
+        try:
+            wait_until(ready, timeout_s, 0.5, "the Kafka broker")
+        except WaitTimeout as exc:
+            raise StackError(
+                self._failure(f"the Kafka broker did not become ready in {timeout_s:.0f}s")
+            ) from exc
 
     def round_trip(self, timeout_s: float = 5.0) -> bool:
-        from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+        from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
         from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+        from binlog_pipeline.core.kafka_errors import error_of
 
         topic = "_stack.healthcheck"
         conf: dict[str, str | int | float | bool] = {
@@ -164,7 +170,7 @@ class KafkaBroker:
                 try:
                     futures[topic].result(timeout=timeout_s)
                 except KafkaException as exc:
-                    if "TOPIC_ALREADY_EXISTS" not in str(exc.args[0].name()):
+                    if error_of(exc).code() != KafkaError.TOPIC_ALREADY_EXISTS:
                         return False
             token = uuid.uuid4().hex.encode()
             producer = Producer({**conf, "message.timeout.ms": int(timeout_s * 1000)})
@@ -175,12 +181,15 @@ class KafkaBroker:
             try:
                 low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=timeout_s)
                 consumer.assign([TopicPartition(topic, 0, max(low, high - 1))])
-                deadline = time.monotonic() + timeout_s
-                while time.monotonic() < deadline:
+
+                def token_read() -> bool:
                     msg = consumer.poll(0.5)
-                    if msg is not None and msg.error() is None and msg.value() == token:
-                        return True
-                return False
+                    return msg is not None and msg.error() is None and msg.value() == token
+
+                try:
+                    return wait_until(token_read, timeout_s, 0, "the round trip's message")
+                except WaitTimeout:
+                    return False
             finally:
                 consumer.close()
         except KafkaException:

@@ -6,13 +6,13 @@ import hashlib
 import os
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pymysql
 
 from binlog_pipeline.core.errors import StackError
+from binlog_pipeline.core.waiting import WaitTimeout, wait_until
 from binlog_pipeline_tools.stack import process
 
 INSTALL_HINT = "install Debian's MariaDB server: `apt-get update && apt-get install -y mariadb-server`"
@@ -109,16 +109,18 @@ class MariaDBServer:
         return process.start_detached(argv, self.home / "stdout.log")
 
     def wait_ready(self, pid: int, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             if not process.is_alive(pid):
                 raise StackError(self._failure(f"mariadbd ({self.name}) exited during start-up"))
-            try:
-                pymysql.connect(unix_socket=self.socket, user="root", connect_timeout=2).close()
-                return
-            except pymysql.MySQLError:
-                time.sleep(0.3)
-        raise StackError(self._failure(f"mariadbd ({self.name}) did not answer in {timeout_s:.0f}s"))
+            pymysql.connect(unix_socket=self.socket, user="root", connect_timeout=2).close()
+            return True
+
+        try:
+            wait_until(answers, timeout_s, 0.3, f"mariadbd ({self.name})", ignoring=(pymysql.MySQLError,))
+        except WaitTimeout as exc:
+            raise StackError(
+                self._failure(f"mariadbd ({self.name}) did not answer in {timeout_s:.0f}s")
+            ) from exc
 
     def create_users(self, admin_password: str, app_user: str, app_password: str, grants: str) -> None:
         """Idempotently create the TCP admin (root@127.0.0.1) and the least-privilege user."""

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from binlog_pipeline.core.errors import StackError
+from binlog_pipeline.core.waiting import WaitTimeout, wait_until
+
+KILLED_EXIT_S = 30.0
 
 
 def start_detached(argv: Sequence[str], log_path: Path, cwd: Path | None = None) -> int:
@@ -53,19 +58,35 @@ def _not_zombie(pid: int) -> bool:
 
 
 def stop(pid: int | None, timeout_s: float = 30.0, sig: int = signal.SIGTERM) -> None:
-    """Send ``sig`` and wait; escalate to SIGKILL after ``timeout_s``."""
+    """Send ``sig`` to a detached service (by pid: it need not be our child) and wait; escalate to
+    SIGKILL after ``timeout_s``."""
     if not is_alive(pid):
         return
     assert pid is not None
     os.kill(pid, sig)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not is_alive(pid):
-            return
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
-    while is_alive(pid):
-        time.sleep(0.05)
+    try:
+        wait_until(lambda: not is_alive(pid), timeout_s, 0.1, f"process {pid} to exit")
+        return
+    except WaitTimeout:
+        with contextlib.suppress(ProcessLookupError):  # it exited just now
+            os.kill(pid, signal.SIGKILL)
+    try:  # only a process stuck in the kernel (uninterruptible I/O) outlives SIGKILL for long
+        wait_until(lambda: not is_alive(pid), KILLED_EXIT_S, 0.05, f"process {pid} to exit after SIGKILL")
+    except WaitTimeout as exc:
+        raise StackError(f"process {pid} did not exit {KILLED_EXIT_S:.0f}s after SIGKILL") from exc
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout_s: float, sig: int = signal.SIGTERM) -> int:
+    """Stop a child process: send ``sig`` (SIGTERM: the clean shutdown path), wait up to
+    ``timeout_s`` for it to exit, then SIGKILL it. Returns its exit code (negative: the signal that
+    ended it) and leaves no zombie."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
 
 
 def free_port() -> int:
