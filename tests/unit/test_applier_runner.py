@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, Message, TopicPartition
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaError, TopicPartition
 
 from binlog_pipeline.applier.runner import ApplierRunner
 from binlog_pipeline.applier.target import Target
@@ -20,6 +20,43 @@ from binlog_pipeline.schemas.envelope import TableSchema
 from tests.unit.rows import COLUMNS
 
 TOPIC = "binlog.shop.orders"
+
+
+class Message:
+    """A consumed message as the runner reads it (confluent-kafka 2.6, our floor, cannot build a
+    confluent_kafka.Message by hand)."""
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int = -1,
+        value: bytes | None = None,
+        error: KafkaError | None = None,
+    ) -> None:
+        self._topic, self._partition, self._offset = topic, partition, offset
+        self._value, self._error = value, error
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def key(self) -> bytes | None:
+        return None
+
+    def error(self) -> KafkaError | None:
+        return self._error
+
+    def timestamp(self) -> tuple[int, int]:
+        return TIMESTAMP_NOT_AVAILABLE, 0
 
 
 class FakeConsumer:
