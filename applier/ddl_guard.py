@@ -35,6 +35,7 @@ from binlog_pipeline.applier.checkpoint import (
     exact_names,
 )
 from binlog_pipeline.applier.target import Session, Target, end_session, running_statement
+from binlog_pipeline.core import mysql_errors
 from binlog_pipeline.core.errors import TransientError
 from binlog_pipeline.core.sql import qualified, quote
 
@@ -147,7 +148,7 @@ def guarded(
             try:
                 checkpoint.fence(cur, starts)
             except pymysql.MySQLError as exc:
-                if wait_s is not None and exc.args and exc.args[0] == LOCK_WAIT_TIMEOUT:
+                if wait_s is not None and mysql_errors.code(exc) == LOCK_WAIT_TIMEOUT:
                     raise BusyElsewhere(
                         f"the checkpoint rows of {partitions} are locked by another member"
                     ) from exc

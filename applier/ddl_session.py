@@ -24,6 +24,7 @@ from typing import Any
 
 import pymysql
 
+from binlog_pipeline.core import mysql_errors
 from binlog_pipeline.core.errors import PermanentError
 from binlog_pipeline.schemas.ddl_session import ROUND_FRACTIONAL, TRUNCATE_FRACTIONAL, DdlSession
 
@@ -135,7 +136,7 @@ def _set_time_zone(cur: Any, session: DdlSession, where: str) -> None:
     try:
         cur.execute("SET SESSION time_zone = %s", (zone,))
     except pymysql.MySQLError as exc:
-        if _code(exc) != _UNKNOWN_TIME_ZONE:
+        if mysql_errors.code(exc) != _UNKNOWN_TIME_ZONE:
             raise
         what = (
             f"the source's system time zone {zone!r}" if zone != session.time_zone else f"time zone {zone!r}"
@@ -152,14 +153,14 @@ def _set_collation(cur: Any, variable: str, collation: str, where: str) -> None:
         cur.execute(f"SET SESSION collation_{variable} = %s", (collation,))
         return
     except pymysql.MySQLError as exc:
-        if _code(exc) != _UNKNOWN_COLLATION:
+        if mysql_errors.code(exc) != _UNKNOWN_COLLATION:
             raise
     # Collation names are '<character set>_…', and no character set name has an underscore.
     charset = collation.split("_", 1)[0]
     try:
         cur.execute(f"SET SESSION character_set_{variable} = %s", (charset,))
     except pymysql.MySQLError as exc:
-        if _code(exc) != _UNKNOWN_CHARSET:
+        if mysql_errors.code(exc) != _UNKNOWN_CHARSET:
             raise
         raise PermanentError(
             f"DDL at {where} ran with collation_{variable}={collation}, and the target knows neither "
@@ -181,7 +182,7 @@ def _set_sql_mode(cur: Any, sql_mode: str, where: str) -> None:
         cur.execute("SET SESSION sql_mode = %s", (",".join(modes),))
         return
     except pymysql.MySQLError as exc:
-        if _code(exc) != _WRONG_VALUE_FOR_VAR:
+        if mysql_errors.code(exc) != _WRONG_VALUE_FOR_VAR:
             raise
     unknown = [name for name in modes if not _known_mode(cur, name)]
     meaningful = [name for name in unknown if name not in SAME_WHEN_ABSENT]
@@ -199,11 +200,7 @@ def _known_mode(cur: Any, name: str) -> bool:
     try:
         cur.execute("SET SESSION sql_mode = %s", (name,))
     except pymysql.MySQLError as exc:
-        if _code(exc) != _WRONG_VALUE_FOR_VAR:
+        if mysql_errors.code(exc) != _WRONG_VALUE_FOR_VAR:
             raise
         return False
     return True
-
-
-def _code(exc: pymysql.MySQLError) -> int | None:
-    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else None

@@ -19,7 +19,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from binlog_pipeline.core import logs, shutdown
+from binlog_pipeline.core import kafka_errors, logs, shutdown
 from binlog_pipeline.core.config import FIELDS, Settings, load_settings
 from binlog_pipeline.core.errors import ConfigError, PipelineError, UsageError
 from binlog_pipeline.core.health import Health
@@ -130,7 +130,7 @@ def reported_errors(settings: Settings, code: int = EXIT_USAGE) -> Iterator[None
         with expected_errors(code):
             yield
     except KafkaException as exc:
-        fail(f"Kafka at {settings.bootstrap_servers}: {exc.args[0].str()}", code)
+        fail(f"Kafka at {settings.bootstrap_servers}: {kafka_errors.error_of(exc).str()}", code)
     except pymysql.MySQLError as exc:
         fail(f"database error: {exc}", code)
     except concurrent.futures.TimeoutError:

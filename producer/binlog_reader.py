@@ -27,6 +27,7 @@ from pymysqlreplication.event import (
 )
 from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
 
+from binlog_pipeline.core import mysql_errors
 from binlog_pipeline.core.dburl import DatabaseUrl
 from binlog_pipeline.core.errors import PermanentError
 from binlog_pipeline.producer import table_map
@@ -370,7 +371,7 @@ def _fetch(replay: BinLogStreamReader, prepared: PreparedXa) -> Any:
     try:
         return replay.fetchone()
     except pymysql.err.OperationalError as exc:
-        if exc.args and exc.args[0] == ER_MASTER_FATAL_ERROR_READING_BINLOG:
+        if mysql_errors.code(exc) == ER_MASTER_FATAL_ERROR_READING_BINLOG:
             raise PermanentError(
                 f"XA transaction {prepared.xid} was prepared at {prepared.start} and committed now, but "
                 f"the source cannot read it there any more ({exc.args[1]}): its binlog file was purged "

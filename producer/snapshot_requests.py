@@ -14,6 +14,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
+from binlog_pipeline.core import kafka_errors
 from binlog_pipeline.core.config import Settings
 from binlog_pipeline.core.errors import TransientError
 from binlog_pipeline.core.kafka_read import committed_reader, read_to_end
@@ -86,7 +87,7 @@ class RequestReader:
                         )
                 requests.append(SnapshotRequest(tables, (msg.offset() or 0) + 1))
         except KafkaException as exc:
-            raise TransientError(f"reading {self._topic}: {exc.args[0].str()}") from exc
+            raise TransientError(f"reading {self._topic}: {kafka_errors.error_of(exc).str()}") from exc
         return requests
 
     def close(self) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 
 import pymysql
 
+from binlog_pipeline.core import mysql_errors
 from binlog_pipeline.core.errors import PermanentError
 from binlog_pipeline.producer.position import BinlogPosition, Checkpoint
 
@@ -125,7 +126,7 @@ def event_at(conn: Any, position: BinlogPosition) -> tuple[str, str] | None:
             cur.execute("SHOW BINLOG EVENTS IN %s FROM %s LIMIT 1", (position.file, position.pos))
             row = cur.fetchone()
     except pymysql.err.MySQLError as exc:
-        if exc.args and exc.args[0] == ER_ERROR_WHEN_EXECUTING_COMMAND:
+        if mysql_errors.code(exc) == ER_ERROR_WHEN_EXECUTING_COMMAND:
             return None
         raise
     return (str(row[2]), str(row[5])) if row else None

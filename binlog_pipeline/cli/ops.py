@@ -27,6 +27,7 @@ from binlog_pipeline.core.cli_common import (
 )
 
 app = typer.Typer()
+GroupOverride = Annotated[str | None, typer.Option("--group", help="Consumer group (default: group_id).")]
 
 
 @app.command("lag")
@@ -35,7 +36,7 @@ def lag(
     sets: SetOption = None,
     bootstrap_servers: BootstrapOption = None,
     topic_prefix: PrefixOption = None,
-    group: Annotated[str | None, typer.Option("--group", help="Consumer group (default: group_id).")] = None,
+    group: GroupOverride = None,
     fmt: FormatOption = OutputFormat.table,
     max_lag_messages: Annotated[
         int | None, typer.Option(help="Exit 1 when the total lag exceeds this.")
@@ -83,7 +84,7 @@ def replay_command(
     bootstrap_servers: BootstrapOption = None,
     topic_prefix: PrefixOption = None,
     target_url: TargetUrlOption = None,
-    group: Annotated[str | None, typer.Option("--group", help="Consumer group (default: group_id).")] = None,
+    group: GroupOverride = None,
     all_topics: Annotated[
         bool, typer.Option("--all-topics", help="Every table topic of the prefix.")
     ] = False,
