@@ -117,9 +117,7 @@ def plan(
     def store_of(topic: str) -> TopicSchemaStore:
         prefix = TopicNames.of_topic(topic, settings.topic_prefix)
         if prefix.prefix not in stores:
-            stores[prefix.prefix] = TopicSchemaStore(
-                conf, prefix.schemas, timeout_s=settings.kafka_timeout_s
-            )
+            stores[prefix.prefix] = TopicSchemaStore(conf, prefix.schemas, timeout_s=settings.kafka_timeout_s)
         return stores[prefix.prefix]
 
     try:

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_FLUSH_S = 5.0
 
+
 class ProducerFenced(PipelineError):
     """A newer producer with the same transactional.id took over; this one must stop."""
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 ROW_OPS = {WriteRowsEvent: "c", UpdateRowsEvent: "u", DeleteRowsEvent: "d"}
 # Type codes under which MariaDB also logs its 5.3 fractional formats (see producer.legacy_temporal).
 _CLASSIC_TEMPORAL = frozenset({FIELD_TYPE.TIME, FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP})
+_MAX_KNOWN_COLUMN_LISTS = 8192
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,14 @@ class RowEvents:
         self._texts = texts
         self._legacy = legacy
         self._tables: dict[tuple[Any, ...], CapturedTable] = {}
+        # The same definition comes back as the same column list (producer.table_map parses each
+        # distinct table map once): by its identity, skip building the signature per rows event.
+        self._by_columns: dict[int, tuple[list[Any], CapturedTable]] = {}
 
     def forget(self) -> None:
         """Table ids are reassigned after DDL: drop compiled maps so definitions are re-read."""
         self._tables.clear()
+        self._by_columns.clear()
 
     def table_for(self, event: Any, file: str) -> CapturedTable | None:
         if not self._captured(event.schema, event.table):
@@ -80,12 +85,18 @@ class RowEvents:
                 f"{file}:{event.packet.log_pos - event.packet.event_size}"
             )
         columns = event.columns
+        known = self._by_columns.get(id(columns))
+        if known is not None and known[0] is columns:
+            return known[1]
         signature = (event.table_id, event.schema, event.table, tuple((c.name, c.type) for c in columns))
         table = self._tables.get(signature)
         if table is None:
             at = f"{file}:{event.packet.log_pos}"
             table = self._compile(event.schema, event.table, columns, at)
             self._tables[signature] = table
+        if len(self._by_columns) >= _MAX_KNOWN_COLUMN_LISTS:  # lists of evicted table maps
+            self._by_columns.clear()
+        self._by_columns[id(columns)] = (columns, table)
         return table
 
     def _compile(self, database: str, table: str, columns: list[Any], at: str) -> CapturedTable:

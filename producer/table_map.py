@@ -1,18 +1,94 @@
-"""python-mysql-replication's table map, with ENUM and SET member names kept as bytes.
+"""python-mysql-replication's table map: ENUM and SET member names kept as bytes, and each
+distinct table map parsed once.
 
 The library decodes member names (table-map optional metadata) as UTF-8 and replaces a name it
 cannot decode with ``''``; but the names are in the column's charset, so the members of a latin1
 ``ENUM('ü')`` come out empty and those of a ucs2 ENUM as wrong text. Installed on import of
 :mod:`producer.binlog_reader`, this keeps the bytes; :func:`producer.row_decoder.compile_column`
-decodes them with the column's charset. The library is pinned (<1.1); the check below fails loudly
-if the method it replaces ever goes away.
+decodes them with the column's charset.
+
+The server logs a table map before every rows event, and the library parses each one into fresh
+``Table`` and ``Column`` objects: on small OLTP transactions that was ~40% of the producer's CPU
+(py-spy, bench/results/NOTES.md). A table map's body is a pure function of the table's definition
+as the binlog describes it (id, names, types, metadata, charsets, column names), so the body bytes
+are the cache key: the same bytes give the same parse, and any change to the definition (DDL, a
+table id reused after a restart) gives other bytes and a fresh parse. The library is pinned (<1.1);
+the checks below fail loudly if what they replace ever goes away.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
+from pymysqlreplication.event import BinLogEvent
 from pymysqlreplication.row_event import TableMapEvent
+
+# Distinct table maps kept (a definition is a few hundred bytes plus its Column objects).
+CACHE_SIZE = 4096
+# The event header the packet starts with (OK byte + 19 header bytes), and the CRC32 footer: the
+# header and footer hold the event's position and time, so they are not part of the key.
+_HEADER = 20
+_FOOTER = 4
+# What the library's filters and options may change in the parse: part of a cached entry.
+_OPTIONS = (
+    "only_tables",
+    "ignored_tables",
+    "only_schemas",
+    "ignored_schemas",
+    "freeze_schema",
+    "optional_meta_data",
+)
+
+_library_init = TableMapEvent.__init__
+_parsed: OrderedDict[bytes, tuple[tuple[Any, ...], dict[str, Any]]] = OrderedDict()
+
+
+def _init_once_per_definition(
+    self: Any,
+    from_packet: Any,
+    event_size: int,
+    table_map: dict[int, Any],
+    ctl_connection: Any,
+    **kwargs: Any,
+) -> None:
+    """The library's ``__init__``; for a table map seen before, the header part only and the
+    earlier parse reused: the same ``Table`` object goes into ``table_map`` (nothing mutates it)."""
+    if kwargs.get("verify_checksum"):  # its check re-reads the packet: keep the library's own path
+        _library_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
+        return
+    data = from_packet.packet._data
+    key = bytes(data[_HEADER : len(data) - _FOOTER if kwargs.get("use_checksum") else len(data)])
+    options = tuple(kwargs.get(name) for name in _OPTIONS)
+    cached = _parsed.get(key)
+    if cached is not None and cached[0] == options:
+        _parsed.move_to_end(key)
+        BinLogEvent.__init__(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
+        self.__dict__.update(cached[1])
+        if self._processed:
+            table_map[self.table_id] = self.table_obj
+        return
+    _library_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
+    if self._processed:
+        per_event = _per_event_attributes(from_packet, ctl_connection, kwargs)
+        parsed = {k: v for k, v in self.__dict__.items() if k not in per_event}
+        _parsed[key] = (options, parsed)
+        if len(_parsed) > CACHE_SIZE:
+            _parsed.popitem(last=False)
+
+
+_PER_EVENT: frozenset[str] = frozenset()
+
+
+def _per_event_attributes(from_packet: Any, ctl_connection: Any, kwargs: dict[str, Any]) -> frozenset[str]:
+    """What ``BinLogEvent.__init__`` sets (packet, timestamp, sizes…): found once, by running it on
+    a scratch object (without checksum verification it reads nothing from the packet)."""
+    global _PER_EVENT
+    if not _PER_EVENT:
+        scratch = TableMapEvent.__new__(TableMapEvent)
+        BinLogEvent.__init__(scratch, from_packet, 0, {}, ctl_connection, **kwargs)
+        _PER_EVENT = frozenset(scratch.__dict__) - {"_processed", "complete"}
+    return _PER_EVENT
 
 
 def _read_type_values(self: Any, length: int) -> list[list[bytes]] | None:
@@ -34,3 +110,9 @@ def install() -> None:
             "library is not one the producer supports (see pyproject.toml)"
         )
     TableMapEvent._read_type_values = _read_type_values
+    if not callable(getattr(TableMapEvent, "get_table", None)):
+        raise ImportError(
+            "python-mysql-replication's TableMapEvent has no get_table: this version of the library "
+            "is not one the producer supports (see pyproject.toml)"
+        )
+    TableMapEvent.__init__ = _init_once_per_definition

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
+from binlog_pipeline.schemas.avro_writer import NotCompiled, compile_writer
 from binlog_pipeline.schemas.columns import ColumnSpec
 
 MAGIC = b"\xc3\x01"
@@ -81,9 +83,18 @@ class WriterSchema:
         names = self.column_names
         return None if all(k == v for k, v in names.items()) else names
 
-    @property
+    @cached_property
     def header(self) -> bytes:
         return MAGIC + self.fingerprint
+
+    @cached_property
+    def writer(self) -> Callable[[Any], bytes] | None:
+        """The writer prepared for this schema (:mod:`binlog_pipeline.schemas.avro_writer`), or
+        None when the schema is outside its subset."""
+        try:
+            return compile_writer(self.schema_json)
+        except NotCompiled:
+            return None
 
     def to_json(self) -> str:
         """What goes to the schema topic: the schema plus the contract's metadata."""
@@ -124,6 +135,14 @@ def _row_fields(schema_json: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def encode(schema: WriterSchema, record: dict[str, Any]) -> bytes:
+    """The single-object encoding of ``record``: by the schema's prepared writer, or — for a value
+    that writer does not take — by fastavro, whose bytes or error are then the answer."""
+    writer = schema.writer
+    if writer is not None:
+        try:
+            return schema.header + writer(record)
+        except Exception:  # any refusal (type, range, a missing field): fastavro has the last word
+            pass
     buffer = io.BytesIO()
     buffer.write(schema.header)
     fastavro.schemaless_writer(buffer, schema.parsed, record)

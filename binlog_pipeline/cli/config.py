@@ -26,4 +26,3 @@ def config_check(config: ConfigOption = None, sets: SetOption = None) -> None:
     settings = build_settings(config, sets)
     for key in type(settings).model_fields:
         typer.echo(f"{key} = {getattr(settings, key)}")  # str() of a URL masks its password
-

@@ -60,7 +60,9 @@ def test_wheel_installs_beside_pypi_schemas_and_applier(wheel: Path, tmp_path: P
     installed = _pip("install", "-q", "--no-deps", *NEIGHBOURS, str(wheel), python=python)
     assert installed.returncode == 0, installed.stderr[-3000:]
     site = Path(
-        subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], text=True).strip()
+        subprocess.check_output(
+            [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], text=True
+        ).strip()
     )
     owners: dict[str, list[str]] = {}
     for record in site.glob("*.dist-info/RECORD"):

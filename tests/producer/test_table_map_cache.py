@@ -1,0 +1,77 @@
+"""Each distinct table map is parsed once (producer/table_map.py), and a changed definition is
+parsed again: read from the real binlog with the producer's reader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from binlog_pipeline.producer import table_map
+from binlog_pipeline.producer.binlog_reader import BinlogReader
+from binlog_pipeline.producer.filters import ColumnFilter, TableFilter
+from binlog_pipeline.producer.position import BinlogPosition
+from binlog_pipeline.producer.row_events import RowChange
+from tests.services import Services, connect, query
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tables whose table map the library parsed (a cache miss), in order."""
+    seen: list[str] = []
+    library_init = table_map._library_init
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        library_init(self, *args, **kwargs)
+        seen.append(f"{self.schema}.{self.table}")
+
+    monkeypatch.setattr(table_map, "_library_init", counting)
+    table_map._parsed.clear()
+    return seen
+
+
+def read_rows(services: Services, start: BinlogPosition, database: str, count: int) -> Iterator[RowChange]:
+    """The first ``count`` captured row changes from ``start``."""
+    reader = BinlogReader(
+        services.source_url,
+        server_id=4242,
+        start=start,
+        captured=TableFilter([f"{database}.*"], []),
+        heartbeat_s=1.0,
+        columns=ColumnFilter([]),
+        is_mariadb=True,
+        table_type=lambda db, table: "BASE TABLE",
+    )
+    try:
+        for item in reader:
+            if isinstance(item, RowChange):
+                yield item
+                count -= 1
+                if count == 0:
+                    return
+    finally:
+        reader.close()
+
+
+def test_a_table_map_is_parsed_once_per_definition(
+    services: Services, source_db: str, parses: list[str]
+) -> None:
+    table = f"`{source_db}`.t"
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY, v VARCHAR(20))")
+        file, pos = query(services.source_admin, "SHOW MASTER STATUS")[0][:2]
+        for i in range(50):
+            cur.execute(f"INSERT INTO {table} VALUES ({i}, 'v{i}')")
+        cur.execute(f"ALTER TABLE {table} ADD COLUMN w INT NOT NULL DEFAULT 7")
+        for i in range(50, 60):
+            cur.execute(f"INSERT INTO {table} (id, v) VALUES ({i}, 'v{i}')")
+        cur.execute(f"UPDATE {table} SET w = 8 WHERE id = 3")
+
+    rows = list(read_rows(services, BinlogPosition(file, pos), source_db, 61))
+
+    assert [r.after for r in rows[:50]] == [[i, f"v{i}"] for i in range(50)]
+    assert [r.after for r in rows[50:60]] == [[i, f"v{i}", 7] for i in range(50, 60)]
+    assert rows[60].before == [3, "v3", 7] and rows[60].after == [3, "v3", 8]
+    # 61 rows events with a table map each: one parse before the ALTER, one after it.
+    assert parses == [f"{source_db}.t", f"{source_db}.t"]
