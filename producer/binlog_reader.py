@@ -25,12 +25,12 @@ from pymysqlreplication.event import (
     XAPrepareEvent,
     XidEvent,
 )
-from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
+from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 from binlog_pipeline.core import mysql_errors
 from binlog_pipeline.core.dburl import DatabaseUrl
 from binlog_pipeline.core.errors import PermanentError
-from binlog_pipeline.producer import table_map
+from binlog_pipeline.producer import rows_event_header, table_map
 from binlog_pipeline.producer.charsets import SourceCharsets, TextDecoders
 from binlog_pipeline.producer.filters import ColumnFilter, TableFilter
 from binlog_pipeline.producer.legacy_temporal import LegacyPrecisions
@@ -44,6 +44,7 @@ from binlog_pipeline.schemas.ddl_session import DdlSession
 
 log = logging.getLogger(__name__)
 table_map.install()
+rows_event_header.install()
 # The source cannot send the binlog from the requested position (e.g. its file was purged).
 ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236
 
@@ -87,6 +88,8 @@ FL_STANDALONE = 1
 LOG_EVENT_THREAD_SPECIFIC_F = 0x4
 
 
+# Table maps are not among them: the library parses them anyway (it needs them for rows events)
+# and handing each one to our loop as well only costs time.
 _STREAM_EVENTS = [
     RotateEvent,
     GtidEvent,
@@ -95,7 +98,6 @@ _STREAM_EVENTS = [
     ExecuteLoadQueryEvent,
     XidEvent,
     XAPrepareEvent,
-    TableMapEvent,
     WriteRowsEvent,
     UpdateRowsEvent,
     DeleteRowsEvent,
@@ -155,6 +157,7 @@ class BinlogReader:
         else:
             positioning = self._at(start)
             self._previous = start
+        self._end_of_last: tuple[str, int] | None = None
         self._stream = self._open(positioning, blocking=True)
 
     def _open(self, positioning: dict[str, Any], blocking: bool) -> BinLogStreamReader:
@@ -183,6 +186,9 @@ class BinlogReader:
     @property
     def position(self) -> BinlogPosition | None:
         """The end of the last event read (after a heartbeat: the server's current position)."""
+        last = self._end_of_last
+        if last is not None and (self._previous is None or (self._previous.file, self._previous.pos) != last):
+            self._previous = BinlogPosition(*last)
         return self._previous
 
     def __iter__(self) -> Iterator[Item]:
@@ -221,12 +227,13 @@ class BinlogReader:
                 self._gtid = (str(event.gtid), gtid_at)
                 if kind is MariadbGtidEvent and event.flags & FL_PREPARED_XA:
                     self._preparing = _Preparing(str(event.gtid), gtid_at)
-                yield TxnStart(str(event.gtid), self._previous, gtid_at)
+                yield TxnStart(str(event.gtid), self.position, gtid_at)
             elif kind is HeartbeatLogEvent:
                 yield Idle()
             if self._stream.log_file and self._stream.log_pos:
-                # The end of this event is where the next one starts.
-                self._previous = BinlogPosition(self._stream.log_file, self._stream.log_pos)
+                # The end of this event is where the next one starts (made a BinlogPosition only
+                # when asked for: this runs for every event).
+                self._end_of_last = (self._stream.log_file, self._stream.log_pos)
             # RotateEvent: the library tracks the file name (self._stream.log_file) itself.
 
     def _query(self, event: Any, row_index: int) -> Iterator[Item]:

@@ -52,13 +52,21 @@ class Spread(Enum):
     BY_KEY = "by_key"  # several, by primary key: a key change is a delete plus a create
 
 
+_MAX_KNOWN_TABLES = 8192
+
+
 class EventBuilder:
     def __init__(self, topics: TopicNames, server_id: int) -> None:
         self._topics = topics
         self._server_id = server_id
         self._plans: dict[TableSchema, TablePlan] = {}
+        # By the compiled table's identity: hashing its schema per row was a measurable cost.
+        self._by_table: dict[int, tuple[CapturedTable, TablePlan]] = {}
 
     def plan(self, table: CapturedTable) -> TablePlan:
+        known = self._by_table.get(id(table))
+        if known is not None and known[0] is table:
+            return known[1]
         plan = self._plans.get(table.schema)
         if plan is None:
             schema = table.schema
@@ -76,6 +84,9 @@ class EventBuilder:
                 row_type=_row_type(value_schema),
             )
             self._plans[table.schema] = plan
+        if len(self._by_table) >= _MAX_KNOWN_TABLES:
+            self._by_table.clear()
+        self._by_table[id(table)] = (table, plan)
         return plan
 
     def row_messages(

@@ -47,6 +47,9 @@ from binlog_pipeline.schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 NO_DECODER = RowImageDecoder([])  # snapshot rows arrive decoded
+# librdkafka's delivery reports are served every this many rows (and after every other item): a
+# poll per row was a few % of the producer's time; a full queue polls on its own (publisher).
+_POLL_EVERY = 64
 
 
 class Stream:
@@ -94,6 +97,7 @@ class Stream:
         state = self.state
         if state.boundary is not None:  # a position start (not GTID): a safe point already
             self._safe_point(state.boundary)
+        served = 0
         for item in self._binlog:
             if self.finished:
                 return
@@ -113,7 +117,9 @@ class Stream:
             if self._stopping():
                 self._commit_if_due("stop")
                 return
-            self._kafka.poll()
+            served += 1
+            if served % _POLL_EVERY == 0 or type(item) is not RowChange:
+                self._kafka.poll()
 
     # --- the handlers ---------------------------------------------------------------------------
     def _on_row(self, change: RowChange) -> None:

@@ -21,8 +21,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from pymysqlreplication.event import BinLogEvent
 from pymysqlreplication.row_event import TableMapEvent
+
+from binlog_pipeline.producer.binlog_event_base import set_base_attributes
 
 # Distinct table maps kept (a definition is a few hundred bytes plus its Column objects).
 CACHE_SIZE = 4096
@@ -63,32 +64,36 @@ def _init_once_per_definition(
     cached = _parsed.get(key)
     if cached is not None and cached[0] == options:
         _parsed.move_to_end(key)
-        BinLogEvent.__init__(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
+        set_base_attributes(self, from_packet, event_size, table_map, ctl_connection, kwargs)
         self.__dict__.update(cached[1])
         if self._processed:
             table_map[self.table_id] = self.table_obj
         return
     _library_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
     if self._processed:
-        per_event = _per_event_attributes(from_packet, ctl_connection, kwargs)
-        parsed = {k: v for k, v in self.__dict__.items() if k not in per_event}
+        parsed = {k: v for k, v in self.__dict__.items() if k not in _PER_EVENT}
         _parsed[key] = (options, parsed)
         if len(_parsed) > CACHE_SIZE:
             _parsed.popitem(last=False)
 
 
-_PER_EVENT: frozenset[str] = frozenset()
-
-
-def _per_event_attributes(from_packet: Any, ctl_connection: Any, kwargs: dict[str, Any]) -> frozenset[str]:
-    """What ``BinLogEvent.__init__`` sets (packet, timestamp, sizes…): found once, by running it on
-    a scratch object (without checksum verification it reads nothing from the packet)."""
-    global _PER_EVENT
-    if not _PER_EVENT:
-        scratch = TableMapEvent.__new__(TableMapEvent)
-        BinLogEvent.__init__(scratch, from_packet, 0, {}, ctl_connection, **kwargs)
-        _PER_EVENT = frozenset(scratch.__dict__) - {"_processed", "complete"}
-    return _PER_EVENT
+# What every event gets from BinLogEvent.__init__ (producer.binlog_event_base), not the parse.
+_PER_EVENT = frozenset(
+    {
+        "packet",
+        "table_map",
+        "event_type",
+        "timestamp",
+        "event_size",
+        "_post_header_lengths",
+        "_ctl_connection",
+        "mysql_version",
+        "_ignore_decode_errors",
+        "_verify_checksum",
+        "_is_event_valid",
+        "dbms",
+    }
+)
 
 
 def _read_type_values(self: Any, length: int) -> list[list[bytes]] | None:
