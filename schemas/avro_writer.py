@@ -138,6 +138,33 @@ def compile_writer(schema: Any) -> Callable[[Any], bytes]:
     return encode
 
 
+def _record_writer(leaves: list[tuple[str, Write | None]], writers: list[Write]) -> Write:
+    """One function writing the record's fields in order, generated once per record schema (as
+    dataclasses generates ``__init__``): per field a dict lookup and, for a nullable column, the
+    null test and the value's writer inline — no loop, no closure per union. Field names enter
+    the source only as repr() string literals."""
+    lines = ["def write(record, out):"]
+    names: dict[str, Any] = {}
+    for i, (field_name, leaf) in enumerate(leaves):
+        lines.append(f"    v = record[{field_name!r}]")
+        if leaf is None:
+            names[f"w{i}"] = writers[i]
+            lines.append(f"    w{i}(v, out)")
+        else:
+            names[f"w{i}"] = leaf
+            lines += [
+                "    if v is None:",
+                "        out.append(0)",
+                "    else:",
+                "        out.append(2)",
+                f"        w{i}(v, out)",
+            ]
+    if not leaves:
+        lines.append("    pass")
+    exec("\n".join(lines), names)  # the source is built above from repr() literals
+    return names["write"]  # type: ignore[no-any-return]
+
+
 class _Compiler:
     def __init__(self) -> None:
         self._named: dict[str, tuple[str, list[Write]]] = {}  # name → (full name, its writer, once built)
@@ -180,14 +207,27 @@ class _Compiler:
         inner_namespace = full.rpartition(".")[0]
         cell: list[Write] = []
         self._named[full] = (full, cell)
-        fields = [(f["name"], self.compile(f["type"], inner_namespace)) for f in schema["fields"]]
-
-        def write(record: Any, out: bytearray) -> None:
-            for field_name, write_field in fields:
-                write_field(record[field_name], out)
-
+        fields = [(f["name"], f["type"]) for f in schema["fields"]]
+        write = _record_writer(
+            [
+                (field_name, self._nullable_leaf(avro_type, inner_namespace))
+                for field_name, avro_type in fields
+            ],
+            [self.compile(avro_type, inner_namespace) for _, avro_type in fields],
+        )
         cell.append(write)
         return write
+
+    def _nullable_leaf(self, avro_type: Any, namespace: str) -> Write | None:
+        """The branch writer of a [null, T] union whose T is not named (a primitive or a decimal):
+        such fields — every column of a row — are written inline by :func:`_record_writer`."""
+        if isinstance(avro_type, list) and len(avro_type) == 2 and avro_type[0] == "null":
+            branch = avro_type[1]
+            if (isinstance(branch, str) and branch in _PRIMITIVES) or (
+                isinstance(branch, dict) and branch.get("type") != "record"
+            ):
+                return self.compile(branch, namespace)
+        return None
 
     def _union(self, branches: list[Any], namespace: str) -> Write:
         """Only [null, T]: None → index 0; T's value (or fastavro's (name, value) notation for a

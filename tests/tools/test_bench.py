@@ -73,6 +73,8 @@ def test_bench_quick_at_tiny_scale(services: Services, tmp_path: Path) -> None:
     assert results["e2e_p99_ms"] >= results["e2e_p50_ms"] > 0
     assert all(results["equal"].values()), results["equal"]
     assert results["workloads"]["sysbench"]["sysbench_tps"] > 0
+    fixed = results["workloads"]["sysbench"]["fixed_rate"]
+    assert fixed["e2e_p99_ms"] >= fixed["e2e_p50_ms"] > 0, fixed  # the probe beside fixed-rate sysbench
     snapshot = results["workloads"]["snapshot"]
     assert (
         snapshot["read_ceiling_rows_s"] > 0

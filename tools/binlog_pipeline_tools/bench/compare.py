@@ -52,11 +52,12 @@ from binlog_pipeline_tools.bench.fidelity import column_differences
 from binlog_pipeline_tools.bench.processes import APPLIED, PipelineProcess
 from binlog_pipeline_tools.bench.run import (
     LATENCY_FINGERPRINT,
+    PROBE_ROWS_S,
     Bench,
     caught_up,
     checksum,
     one_row,
-    percentile,
+    probe_latencies,
     sysbench_at_fixed_rate,
 )
 
@@ -65,7 +66,6 @@ WIDE_TABLE = "all_types"
 COLUMN_SAMPLE_ROWS = 2_000  # all-types rows per column in Debezium's column-by-column pass
 OURS_DB = "cmp_ours"
 DEBEZIUM_DB = "cmp_debezium"
-PROBE_ROWS_S = 50  # latency probe rows per second next to fixed-rate sysbench
 DEBEZIUM_PROBE_IDS = 10_000_001  # probe ids of Debezium's live run (ours: from 1)
 STALL_S = 300.0  # no progress this long: the run stops and says where
 SAMPLE_S = 0.25
@@ -310,7 +310,7 @@ class Comparison:
             ours_rows = int(applier.metrics().get(APPLIED, 0.0))
         finally:
             self._stop_ours(producer, applier)
-        ours = _latencies(self.target_admin, OURS_DB, first_probe, probes)
+        ours = probe_latencies(self.target_admin, OURS_DB, first_probe, probes)
         ours.update(sysbench_tps=ours_tps, catch_up_s=round(ours_catch_up, 1))
         # Debezium first replicates what ours' run wrote (not timed), then runs the same load live.
         self._debezium_catch_up("fixed-rate (ours' range)", ours_rows)
@@ -336,7 +336,7 @@ class Comparison:
         finally:
             self.worker.halt(self.names.source)
         self.debezium_committed = sum(self.worker.sink_offsets(self.names.sink).values())
-        debezium = _latencies(self.target_admin, DEBEZIUM_DB, DEBEZIUM_PROBE_IDS, probes)
+        debezium = probe_latencies(self.target_admin, DEBEZIUM_DB, DEBEZIUM_PROBE_IDS, probes)
         debezium.update(sysbench_tps=debezium_tps, catch_up_s=round(debezium_catch_up, 1))
         # Ours catches up what Debezium's live run wrote, so both targets end complete.
         self._ours_catch_up("fixed-rate (Debezium's range)", w.binlog_position(self.source_admin), None)
@@ -579,25 +579,6 @@ def _versus(ours: Rate, debezium: Rate | None) -> dict[str, Any]:
         "debezium_rows_s": round(debezium.rows_s) if debezium else None,
         "debezium_seconds": round(debezium.seconds, 1) if debezium else None,
         "ratio": round(ours.rows_s / debezium.rows_s, 2) if debezium and debezium.rows_s else None,
-    }
-
-
-def _latencies(target: DatabaseUrl, db: str, first_id: int, count: int) -> dict[str, Any]:
-    conn = w.connect(target)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                f"SELECT TIMESTAMPDIFF(MICROSECOND, created_at, applied_at) / 1000 FROM {db}.latency "
-                f"WHERE id BETWEEN {int(first_id)} AND {int(first_id + count - 1)}"
-            )
-            values = sorted(float(v) for (v,) in cur.fetchall())
-    finally:
-        conn.close()
-    return {
-        "rows": len(values),
-        "p50_ms": round(percentile(values, 50), 1),
-        "p99_ms": round(percentile(values, 99), 1),
-        "max_ms": round(values[-1], 1) if values else 0.0,
     }
 
 

@@ -22,6 +22,16 @@ def _machine(m: dict[str, Any]) -> str:
     return f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GiB; source {m['source_server']}; Python {m['python']}.\n"
 
 
+def _fixed_rate_probe(fixed: dict[str, Any]) -> str:
+    """The probe's latency, for results that have it (runs before the probe was added do not)."""
+    if "e2e_p99_ms" not in fixed:
+        return ""
+    return (
+        f"probe rows ({fixed['probe_rows_s']}/s beside sysbench), source commit → target row: "
+        f"p50 {fixed['e2e_p50_ms']:.0f} ms, p99 {fixed['e2e_p99_ms']:.0f} ms, max {fixed['e2e_max_ms']:.0f} ms; "
+    )
+
+
 def _rate(value: int | None) -> str:
     return f"{value:,}" if value is not None else "failed"
 
@@ -137,9 +147,10 @@ def _ours(r: dict[str, Any]) -> str:
         f"- sysbench at full speed on the source: {sb['sysbench_tps']:,} transactions/s = {sb['sysbench_rows_s']:,} "
         f"row changes/s; producer / source = {sb['producer_vs_sysbench']:.2f}, applier / source = {sb['applier_vs_sysbench']:.2f}.",
         f"- sysbench at a fixed {sb['fixed_rate']['rate_tps']:,} transactions/s ({sb['fixed_rate']['rows_s']:,} row changes/s) "
-        f"with both processes live: {'kept up' if sb['fixed_rate']['kept_up'] else 'fell behind'} — end-to-end lag at most "
-        f"{sb['fixed_rate']['max_e2e_lag_s']:.0f} s (whole-second source clock), caught up {sb['fixed_rate']['catch_up_s']:.1f} s "
-        "after sysbench stopped.",
+        f"with both processes live: {'kept up' if sb['fixed_rate']['kept_up'] else 'fell behind'} — "
+        + _fixed_rate_probe(sb["fixed_rate"])
+        + f"end-to-end lag gauge at most {sb['fixed_rate']['max_e2e_lag_s']:.0f} s (whole-second source clock), "
+        f"caught up {sb['fixed_rate']['catch_up_s']:.1f} s after sysbench stopped.",
         f"- End-to-end latency at {lat['achieved_rows_s']:,} rows/s (source commit → target statement): "
         f"p50 {lat['p50_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms, p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms.",
         f"- Peak RSS: producer {r['rss_peak_mb']['producer']:.0f} MB, applier {r['rss_peak_mb']['applier']:.0f} MB "

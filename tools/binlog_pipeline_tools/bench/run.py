@@ -39,6 +39,9 @@ from binlog_pipeline_tools.bench.processes import (
 
 SAMPLE_S = 0.25
 SNAPSHOT_DB = "bench_snapshot"  # the snapshot phase's target database
+PROBE_ROWS_S = 50  # latency probe rows per second next to fixed-rate sysbench
+# The fixed-rate probe's ids in bench.latency: negative, outside the latency phase's sample (id > 0).
+FIXED_RATE_PROBE_IDS = -10_000_000
 
 
 class Bench:
@@ -218,23 +221,42 @@ class Bench:
         return measured
 
     def _sysbench_fixed_rate(self) -> dict[str, Any]:
-        """sysbench at ``--rate`` with both processes live: does the pipeline keep up? Reports the
-        applier's end-to-end lag gauge (whole seconds) while it runs and the catch-up time after."""
+        """sysbench at ``--rate`` with both processes live, and a latency probe beside it: does the
+        pipeline keep up, and how long does a change take from source commit to target commit?
+        Reports the probe's percentiles, the applier's end-to-end lag gauge (whole seconds) while
+        it runs and the catch-up time after."""
         s = self.sizes
-        producer, applier = self._live("sysbench-rate", "sbtest.*")
+        producer, applier = self._live("sysbench-rate", "sbtest.*,bench.latency")
+        # Warm up: the probe's topic exists and is assigned before timing starts, as in steady state.
+        self._marker_id -= 1
+        w.execute(
+            self.source_admin, f"INSERT INTO bench.latency VALUES ({self._marker_id}, NOW(6), 'warm-up')"
+        )
+        self._until(applier, APPLIED, 1, "sysbench fixed rate: warm-up")
         task = self.progress.add_task(
-            f"sysbench: oltp_write_only at {s.sysbench_rate_tps} tps, {s.sysbench_rate_seconds}s, live",
-            total=None,
+            f"sysbench: oltp_write_only at {s.sysbench_rate_tps} tps + probe {PROBE_ROWS_S} rows/s, "
+            f"{s.sysbench_rate_seconds}s, live",
+            total=PROBE_ROWS_S * s.sysbench_rate_seconds,
         )
         runner = sysbench_at_fixed_rate(self.source_admin, s)
+        probe = w.Background(
+            lambda: w.write_at_rate(
+                self.source_admin,
+                "bench.latency",
+                PROBE_ROWS_S,
+                s.sysbench_rate_seconds,
+                self.advancer(task),
+                first_id=FIXED_RATE_PROBE_IDS,
+            )
+        )
         lags: list[float] = []
-        while runner.is_alive():
+        while runner.is_alive() or probe.is_alive():
             lags.append(applier.metrics().get(END_TO_END_LAG, 0.0))
             time.sleep(0.5)
         achieved = runner.join()
+        probes = probe.join()
         finished = time.monotonic()
         end = w.binlog_position(self.source_admin)
-        self.progress.update(task, total=1, completed=1)
         try:
             applied = wait_until(
                 lambda: _applied_if_caught_up(producer, applier, end), 1800, 0.25, "the catch-up"
@@ -247,11 +269,16 @@ class Bench:
         producer.stop()
         applier.stop()
         rows = int(applied)
+        latency = probe_latencies(self.target_admin, "bench", FIXED_RATE_PROBE_IDS, probes)
         return {
             "rate_tps": s.sysbench_rate_tps,
             "achieved_tps": round(achieved.tps),
             "rows": rows,
             "rows_s": round(rows / achieved.seconds),
+            "probe_rows_s": PROBE_ROWS_S,
+            "e2e_p50_ms": latency["p50_ms"],
+            "e2e_p99_ms": latency["p99_ms"],
+            "e2e_max_ms": latency["max_ms"],
             "max_e2e_lag_s": max(lags, default=0.0),
             "catch_up_s": round(catch_up, 2),
             "kept_up": catch_up < 2.0,
@@ -479,6 +506,27 @@ def sysbench_at_fixed_rate(
 class Measured:
     rate: Rate
     first_row_s: float  # from process start to its first row: the restart-to-resumed time
+
+
+def probe_latencies(target: DatabaseUrl, db: str, first_id: int, count: int) -> dict[str, Any]:
+    """Percentiles of ``db.latency`` probe rows ``first_id`` … (+count): the target's applied_at
+    minus the source's NOW(6) at insert, per row (one machine, one clock)."""
+    conn = w.connect(target)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                f"SELECT TIMESTAMPDIFF(MICROSECOND, created_at, applied_at) / 1000 FROM {db}.latency "
+                f"WHERE id BETWEEN {int(first_id)} AND {int(first_id + count - 1)}"
+            )
+            values = sorted(float(v) for (v,) in cur.fetchall())
+    finally:
+        conn.close()
+    return {
+        "rows": len(values),
+        "p50_ms": round(percentile(values, 50), 1),
+        "p99_ms": round(percentile(values, 99), 1),
+        "max_ms": round(values[-1], 1) if values else 0.0,
+    }
 
 
 def percentile(values: list[float], pct: float) -> float:
