@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 # Appends the encoding of one value to the buffer.
@@ -24,6 +24,8 @@ _FLOAT = struct.Struct("<f").pack
 _DOUBLE = struct.Struct("<d").pack
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
 _INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
+# Room for any DECIMAL's digits (at most 65): scaleb() under it never rounds.
+_EXACT = Context(prec=200)
 # Zig-zag varints of 0..63 (one byte each): union indexes, small lengths and numbers.
 _SMALL = [bytes([n << 1]) for n in range(64)]
 
@@ -95,7 +97,7 @@ def _decimal_writer(precision: int, scale: int) -> Write:
         if not isinstance(value, Decimal):
             _write_bytes(value, out)
             return
-        sign, digits, exp = value.as_tuple()
+        _sign, digits, exp = value.as_tuple()
         if not isinstance(exp, int):
             raise ValueError(f"{value} is not a finite decimal")
         if len(digits) > precision:
@@ -103,9 +105,9 @@ def _decimal_writer(precision: int, scale: int) -> Write:
         delta = exp + scale
         if delta < 0:
             raise ValueError("Scale provided in schema does not match the decimal")
-        unscaled = int("".join(map(str, digits)) or "0") * 10**delta
-        size = (unscaled.bit_length() + 8) // 8
-        _write_bytes((-unscaled if sign else unscaled).to_bytes(size, "big", signed=True), out)
+        unscaled = int(value.scaleb(scale, _EXACT))  # exact: the digits were counted above
+        size = (abs(unscaled).bit_length() + 8) // 8
+        _write_bytes(unscaled.to_bytes(size, "big", signed=True), out)
 
     return write
 
