@@ -24,7 +24,6 @@ from rich.progress import Progress
 from binlog_pipeline.core.config import Settings
 from binlog_pipeline.core.dburl import DatabaseUrl
 from binlog_pipeline.core.errors import ToolError
-from binlog_pipeline.core.metrics import binlog_file_index
 from binlog_pipeline.core.waiting import WaitTimeout, wait_until
 from binlog_pipeline_tools.bench import workloads as w
 from binlog_pipeline_tools.bench.ceilings import Rate, apply_ceiling, decode_ceiling, read_ceiling
@@ -34,8 +33,9 @@ from binlog_pipeline_tools.bench.processes import (
     END_TO_END_LAG,
     PRODUCED,
     PipelineProcess,
-    producer_checkpoint,
+    caught_up,
 )
+from binlog_pipeline_tools.bench.workloads import checksum, one_row
 
 SAMPLE_S = 0.25
 SNAPSHOT_DB = "bench_snapshot"  # the snapshot phase's target database
@@ -394,9 +394,10 @@ class Bench:
         }
         return self.start_process("producer", phase, settings), self.start_process("applier", phase, {})
 
-    def start_process(
+    def pipeline_process(
         self, role: str, phase: str, settings: dict[str, object], prefix: str | None = None
     ) -> PipelineProcess:
+        """A producer or applier of this run, not started yet."""
         prefix = prefix or self.prefix
         common: dict[str, object] = {"topic_prefix": prefix}
         if role == "producer":
@@ -404,7 +405,12 @@ class Bench:
         else:
             common["group_id"] = f"{prefix}-applier"
         log = self.out_dir / f"{phase}-{role}.log"
-        return PipelineProcess(role, self.env, {**common, **settings}, log).start()
+        return PipelineProcess(role, self.env, {**common, **settings}, log)
+
+    def start_process(
+        self, role: str, phase: str, settings: dict[str, object], prefix: str | None = None
+    ) -> PipelineProcess:
+        return self.pipeline_process(role, phase, settings, prefix).start()
 
     def _until(self, process: PipelineProcess, metric: str, rows: int, label: str) -> Measured:
         """Sample ``metric`` until it reaches ``rows``; the rate is from the first row to the last."""
@@ -445,14 +451,6 @@ def _applied_if_caught_up(producer: PipelineProcess, applier: PipelineProcess, e
     return applied if caught_up(producer, applied, end) else 0.0
 
 
-def caught_up(producer: PipelineProcess, applied: float, end: tuple[str, int]) -> bool:
-    """The producer's committed checkpoint reached ``end`` and the applier applied (``applied``,
-    read before this) all the producer produced."""
-    produced = producer.metrics()
-    reached = producer_checkpoint(produced) >= (binlog_file_index(end[0]), end[1])
-    return reached and applied >= produced.get(PRODUCED, 0.0)
-
-
 # Compares the latency table without the target's extra applied_at column.
 LATENCY_FINGERPRINT = "COUNT(*), BIT_XOR(CRC32(CONCAT_WS('#', id, created_at, payload)))"
 
@@ -487,20 +485,6 @@ def percentile(values: list[float], pct: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1]
-
-
-def one_row(url: DatabaseUrl, sql: str) -> tuple[Any, ...]:
-    conn = w.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return tuple(cur.fetchone() or ())
-    finally:
-        conn.close()
-
-
-def checksum(url: DatabaseUrl, table: str) -> tuple[Any, ...]:
-    return (one_row(url, f"CHECKSUM TABLE {table}")[1], one_row(url, f"SELECT COUNT(*) FROM {table}")[0])
 
 
 def machine(source_admin: DatabaseUrl) -> dict[str, Any]:
