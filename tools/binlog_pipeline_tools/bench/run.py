@@ -6,6 +6,8 @@ ceiling), the producer (started at the range's start, timed to the last row prod
 batched upsert (the applier's ceiling) and the applier (timed to the last row applied). Rates are
 from the first row to the last, sampled from the processes' /metrics every 0.25 s. End-to-end
 latency is measured at a fixed rate with both processes live, from timestamps the workload writes.
+Over the sysbench backlog, ours end to end (producer and applier started together) is measured
+against MariaDB's own replication of the same range (replica_anchor.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,18 @@ from binlog_pipeline_tools.bench.processes import (
     PipelineProcess,
     caught_up,
 )
+from binlog_pipeline_tools.bench.replica_anchor import (
+    PARALLEL_THREADS,
+    STARTING_ROWS_DB,
+    Backlog,
+    NativeReplica,
+    end_to_end,
+    keep_starting_rows,
+    replica_server_id,
+    require_equal,
+    reset_to_starting_rows,
+)
+from binlog_pipeline_tools.bench.replica_anchor import results as anchor_results
 from binlog_pipeline_tools.bench.workloads import checksum, one_row
 
 SAMPLE_S = 0.25
@@ -107,7 +121,11 @@ class Bench:
         task = self.progress.add_task("preparing databases", total=None)
         for url in (self.source_admin, self.target_admin):
             w.execute(url, "DROP DATABASE IF EXISTS bench", "DROP DATABASE IF EXISTS sbtest")
-        w.execute(self.target_admin, f"DROP DATABASE IF EXISTS {SNAPSHOT_DB}")
+        w.execute(
+            self.target_admin,
+            f"DROP DATABASE IF EXISTS {SNAPSHOT_DB}",
+            f"DROP DATABASE IF EXISTS {STARTING_ROWS_DB}",
+        )
         w.execute(
             self.source_admin,
             "CREATE DATABASE bench",
@@ -193,6 +211,8 @@ class Bench:
         self._stream_and_apply(
             "sysbench-prepare", before, w.binlog_position(self.source_admin), ["sbtest"], prepared
         )
+        tables = tuple(f"sbtest{n}" for n in range(1, s.sysbench_tables + 1))
+        keep_starting_rows(self.target_admin, "sbtest", tables)
         self.progress.update(task, total=1, completed=1)
         run = self.progress.add_task(
             f"sysbench: oltp_write_only, full speed, {s.sysbench_seconds}s", total=None
@@ -215,7 +235,44 @@ class Bench:
             producer_vs_sysbench=round(measured["producer_rows_s"] / source_rows_s, 3),
             applier_vs_sysbench=round(measured["applier_rows_s"] / source_rows_s, 3),
         )
+        measured.update(
+            self._versus_native_replica(Backlog("sbtest", tables, before, start, end, measured["rows"]))
+        )
         return measured
+
+    def _versus_native_replica(self, backlog: Backlog) -> dict[str, Any]:
+        """Ours end to end (producer and applier started together, cold) and MariaDB's own
+        replication, serial and parallel, over the same backlog from the same starting rows; the
+        protocol is in replica_anchor.py."""
+        source_id = int(one_row(self.source_admin, "SELECT @@server_id")[0])
+        server_id = replica_server_id({source_id, self.settings.server_id, self.settings.server_id + 100})
+        primary = self.settings.source_url  # the producer's user: REPLICATION SLAVE, as a replica's
+        assert primary is not None
+        with NativeReplica(
+            self.out_dir, primary, self.source_admin, backlog, server_id, self.progress
+        ) as native:
+            reset_to_starting_rows(self.target_admin, backlog)
+            prefix = f"{self.prefix}e"
+            producer = self.pipeline_process(
+                "producer",
+                "sysbench-e2e",
+                {
+                    "start_position": f"{backlog.start[0]}:{backlog.start[1]}",
+                    "include_tables": f"{backlog.database}.*",
+                    "snapshot_mode": "never",
+                },
+                prefix,
+            )
+            applier = self.pipeline_process("applier", "sysbench-e2e", {}, prefix)
+            ours = end_to_end(producer, applier, backlog, self.progress)
+            for process in (producer, applier):
+                self.rss[process.module] = max(self.rss[process.module], process.peak_rss_mb)
+            require_equal("end to end", self.target_admin, self.source_admin, backlog)
+            serial = native.drain(0)
+            parallel = native.drain(PARALLEL_THREADS)
+            version, mode = native.server_version, native.replica.variable("slave_parallel_mode")
+        w.execute(self.target_admin, f"DROP DATABASE IF EXISTS {STARTING_ROWS_DB}")
+        return anchor_results(serial, parallel, ours, version, mode)
 
     def _sysbench_fixed_rate(self) -> dict[str, Any]:
         """sysbench at ``--rate`` with both processes live: does the pipeline keep up? Reports the
