@@ -72,12 +72,24 @@ def test_bench_quick_at_tiny_scale(services: Services, tmp_path: Path) -> None:
     assert results["rss_peak_mb"]["producer"] > 0 and results["rss_peak_mb"]["applier"] > 0
     assert results["e2e_p99_ms"] >= results["e2e_p50_ms"] > 0
     assert all(results["equal"].values()), results["equal"]
-    assert results["workloads"]["sysbench"]["sysbench_tps"] > 0
+    sysbench = results["workloads"]["sysbench"]
+    assert sysbench["sysbench_tps"] > 0
+    # the native anchor: MariaDB's own replica, serial and parallel, and ours end to end, same backlog
+    for key in ("native_serial_rows_s", "native_parallel_rows_s", "e2e_rows_s"):
+        assert sysbench[key] > 0, (key, sysbench[key])
+    assert sysbench["e2e_vs_native_serial"] == pytest.approx(
+        sysbench["e2e_rows_s"] / sysbench["native_serial_rows_s"], rel=0.01
+    )
+    assert sysbench["e2e_vs_native_parallel"] > 0
+    assert sysbench["native_replica"]["parallel"]["slave_parallel_threads"] == 4
     snapshot = results["workloads"]["snapshot"]
     assert (
         snapshot["read_ceiling_rows_s"] > 0
         and snapshot["producer_rows_s"] > 0
         and snapshot["applier_rows_s"] > 0
     )
-    assert "| bulk (large txns + one huge txn) |" in (tmp_path / "t.md").read_text()
+    report = (tmp_path / "t.md").read_text()
+    assert "| bulk (large txns + one huge txn) |" in report
+    assert "| MariaDB replica, serial (slave_parallel_threads=0, as shipped) |" in report
+    assert not (tmp_path / "t-logs" / "replica" / "data").exists()  # the replica's datadir went with it
     assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
