@@ -72,8 +72,17 @@ def test_bench_quick_at_tiny_scale(services: Services, tmp_path: Path) -> None:
     assert results["rss_peak_mb"]["producer"] > 0 and results["rss_peak_mb"]["applier"] > 0
     assert results["e2e_p99_ms"] >= results["e2e_p50_ms"] > 0
     assert all(results["equal"].values()), results["equal"]
-    assert results["workloads"]["sysbench"]["sysbench_tps"] > 0
-    fixed = results["workloads"]["sysbench"]["fixed_rate"]
+    sysbench = results["workloads"]["sysbench"]
+    assert sysbench["sysbench_tps"] > 0
+    # the native anchor: MariaDB's own replica, serial and parallel, and ours end to end, same backlog
+    for key in ("native_serial_rows_s", "native_parallel_rows_s", "e2e_rows_s"):
+        assert sysbench[key] > 0, (key, sysbench[key])
+    assert sysbench["e2e_vs_native_serial"] == pytest.approx(
+        sysbench["e2e_rows_s"] / sysbench["native_serial_rows_s"], rel=0.01
+    )
+    assert sysbench["e2e_vs_native_parallel"] > 0
+    assert sysbench["native_replica"]["parallel"]["slave_parallel_threads"] == 4
+    fixed = sysbench["fixed_rate"]
     assert fixed["e2e_p99_ms"] >= fixed["e2e_p50_ms"] > 0, fixed  # the probe beside fixed-rate sysbench
     snapshot = results["workloads"]["snapshot"]
     assert (
@@ -81,5 +90,8 @@ def test_bench_quick_at_tiny_scale(services: Services, tmp_path: Path) -> None:
         and snapshot["producer_rows_s"] > 0
         and snapshot["applier_rows_s"] > 0
     )
-    assert "| bulk (large txns + one huge txn) |" in (tmp_path / "t.md").read_text()
+    report = (tmp_path / "t.md").read_text()
+    assert "| bulk (large txns + one huge txn) |" in report
+    assert "| MariaDB replica, serial (slave_parallel_threads=0, as shipped) |" in report
+    assert not (tmp_path / "t-logs" / "replica" / "data").exists()  # the replica's datadir went with it
     assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

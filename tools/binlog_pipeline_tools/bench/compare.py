@@ -49,17 +49,15 @@ from binlog_pipeline_tools.bench.connect import (
     source_config,
 )
 from binlog_pipeline_tools.bench.fidelity import column_differences
-from binlog_pipeline_tools.bench.processes import APPLIED, PipelineProcess
+from binlog_pipeline_tools.bench.processes import APPLIED, PipelineProcess, caught_up
 from binlog_pipeline_tools.bench.run import (
     LATENCY_FINGERPRINT,
     PROBE_ROWS_S,
     Bench,
-    caught_up,
-    checksum,
-    one_row,
     probe_latencies,
     sysbench_at_fixed_rate,
 )
+from binlog_pipeline_tools.bench.workloads import checksum, one_row
 
 SOURCE_DB = "cmp"
 WIDE_TABLE = "all_types"

@@ -22,6 +22,7 @@ from binlog_pipeline.core.metrics import (
     PRODUCER_CHECKPOINT_POSITION,
     PRODUCER_ROWS_PRODUCED,
     PRODUCER_TRANSACTIONS,
+    binlog_file_index,
     sample_name,
 )
 from binlog_pipeline.core.waiting import WaitTimeout, wait_until
@@ -47,6 +48,14 @@ END_TO_END_LAG = sample_key(APPLIER_END_TO_END_LAG)
 KAFKA_TRANSACTIONS_COMMITTED = sample_key(PRODUCER_TRANSACTIONS, outcome="committed")
 
 
+def caught_up(producer: PipelineProcess, applied: float, end: tuple[str, int]) -> bool:
+    """The producer's committed checkpoint reached ``end`` and the applier applied (``applied``,
+    read before this) all the producer produced."""
+    produced = producer.metrics()
+    reached = producer_checkpoint(produced) >= (binlog_file_index(end[0]), end[1])
+    return reached and applied >= produced.get(PRODUCED, 0.0)
+
+
 def producer_checkpoint(samples: dict[str, float]) -> tuple[float, float]:
     """(binlog file index, position) of the producer's committed checkpoint, from its samples."""
     return (
@@ -66,14 +75,25 @@ class PipelineProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.started_at = 0.0
+        self._log_offset = 0
         self.peak_rss_mb = 0.0
 
     def start(self, timeout_s: float = 60) -> PipelineProcess:
+        return self.spawn().wait_started(timeout_s)
+
+    def spawn(self) -> PipelineProcess:
+        """Start the process without waiting for it (:meth:`wait_started` does): two processes
+        spawned one after the other start up side by side."""
         self.started_at = time.monotonic()
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0  # this start's lines only
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        proc = self.proc
+        return self
+
+    def wait_started(self, timeout_s: float = 60) -> PipelineProcess:
+        """Until the spawned process serves its metrics; :class:`ProcessFailed` if it exits first."""
+        proc, offset = self.proc, self._log_offset  # this start's log lines only
+        assert proc is not None, "spawn() first"
 
         def listening() -> int:
             """The metrics port once the process logged it (0: not yet); raises if it exited."""

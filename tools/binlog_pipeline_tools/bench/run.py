@@ -6,6 +6,8 @@ ceiling), the producer (started at the range's start, timed to the last row prod
 batched upsert (the applier's ceiling) and the applier (timed to the last row applied). Rates are
 from the first row to the last, sampled from the processes' /metrics every 0.25 s. End-to-end
 latency is measured at a fixed rate with both processes live, from timestamps the workload writes.
+Over the sysbench backlog, ours end to end (producer and applier started together) is measured
+against MariaDB's own replication of the same range (replica_anchor.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from rich.progress import Progress
 from binlog_pipeline.core.config import Settings
 from binlog_pipeline.core.dburl import DatabaseUrl
 from binlog_pipeline.core.errors import ToolError
-from binlog_pipeline.core.metrics import binlog_file_index
 from binlog_pipeline.core.waiting import WaitTimeout, wait_until
 from binlog_pipeline_tools.bench import workloads as w
 from binlog_pipeline_tools.bench.ceilings import Rate, apply_ceiling, decode_ceiling, read_ceiling
@@ -34,8 +35,21 @@ from binlog_pipeline_tools.bench.processes import (
     END_TO_END_LAG,
     PRODUCED,
     PipelineProcess,
-    producer_checkpoint,
+    caught_up,
 )
+from binlog_pipeline_tools.bench.replica_anchor import (
+    PARALLEL_THREADS,
+    STARTING_ROWS_DB,
+    Backlog,
+    NativeReplica,
+    end_to_end,
+    keep_starting_rows,
+    replica_server_id,
+    require_equal,
+    reset_to_starting_rows,
+)
+from binlog_pipeline_tools.bench.replica_anchor import results as anchor_results
+from binlog_pipeline_tools.bench.workloads import checksum, one_row
 
 # Each sample scrapes the measured process's /metrics: at 4 a second the scrapes were a few % of
 # the producer's CPU (py-spy), far above a Prometheus scrape every 15 s. Twice a second keeps the
@@ -113,7 +127,11 @@ class Bench:
         task = self.progress.add_task("preparing databases", total=None)
         for url in (self.source_admin, self.target_admin):
             w.execute(url, "DROP DATABASE IF EXISTS bench", "DROP DATABASE IF EXISTS sbtest")
-        w.execute(self.target_admin, f"DROP DATABASE IF EXISTS {SNAPSHOT_DB}")
+        w.execute(
+            self.target_admin,
+            f"DROP DATABASE IF EXISTS {SNAPSHOT_DB}",
+            f"DROP DATABASE IF EXISTS {STARTING_ROWS_DB}",
+        )
         w.execute(
             self.source_admin,
             "CREATE DATABASE bench",
@@ -199,6 +217,8 @@ class Bench:
         self._stream_and_apply(
             "sysbench-prepare", before, w.binlog_position(self.source_admin), ["sbtest"], prepared
         )
+        tables = tuple(f"sbtest{n}" for n in range(1, s.sysbench_tables + 1))
+        keep_starting_rows(self.target_admin, "sbtest", tables)
         self.progress.update(task, total=1, completed=1)
         run = self.progress.add_task(
             f"sysbench: oltp_write_only, full speed, {s.sysbench_seconds}s", total=None
@@ -221,7 +241,44 @@ class Bench:
             producer_vs_sysbench=round(measured["producer_rows_s"] / source_rows_s, 3),
             applier_vs_sysbench=round(measured["applier_rows_s"] / source_rows_s, 3),
         )
+        measured.update(
+            self._versus_native_replica(Backlog("sbtest", tables, before, start, end, measured["rows"]))
+        )
         return measured
+
+    def _versus_native_replica(self, backlog: Backlog) -> dict[str, Any]:
+        """Ours end to end (producer and applier started together, cold) and MariaDB's own
+        replication, serial and parallel, over the same backlog from the same starting rows; the
+        protocol is in replica_anchor.py."""
+        source_id = int(one_row(self.source_admin, "SELECT @@server_id")[0])
+        server_id = replica_server_id({source_id, self.settings.server_id, self.settings.server_id + 100})
+        primary = self.settings.source_url  # the producer's user: REPLICATION SLAVE, as a replica's
+        assert primary is not None
+        with NativeReplica(
+            self.out_dir, primary, self.source_admin, backlog, server_id, self.progress
+        ) as native:
+            reset_to_starting_rows(self.target_admin, backlog)
+            prefix = f"{self.prefix}e"
+            producer = self.pipeline_process(
+                "producer",
+                "sysbench-e2e",
+                {
+                    "start_position": f"{backlog.start[0]}:{backlog.start[1]}",
+                    "include_tables": f"{backlog.database}.*",
+                    "snapshot_mode": "never",
+                },
+                prefix,
+            )
+            applier = self.pipeline_process("applier", "sysbench-e2e", {}, prefix)
+            ours = end_to_end(producer, applier, backlog, self.progress)
+            for process in (producer, applier):
+                self.rss[process.module] = max(self.rss[process.module], process.peak_rss_mb)
+            require_equal("end to end", self.target_admin, self.source_admin, backlog)
+            serial = native.drain(0)
+            parallel = native.drain(PARALLEL_THREADS)
+            version, mode = native.server_version, native.replica.variable("slave_parallel_mode")
+        w.execute(self.target_admin, f"DROP DATABASE IF EXISTS {STARTING_ROWS_DB}")
+        return anchor_results(serial, parallel, ours, version, mode)
 
     def _sysbench_fixed_rate(self) -> dict[str, Any]:
         """sysbench at ``--rate`` with both processes live, and a latency probe beside it: does the
@@ -424,9 +481,10 @@ class Bench:
         }
         return self.start_process("producer", phase, settings), self.start_process("applier", phase, {})
 
-    def start_process(
+    def pipeline_process(
         self, role: str, phase: str, settings: dict[str, object], prefix: str | None = None
     ) -> PipelineProcess:
+        """A producer or applier of this run, not started yet."""
         prefix = prefix or self.prefix
         common: dict[str, object] = {"topic_prefix": prefix}
         if role == "producer":
@@ -434,7 +492,12 @@ class Bench:
         else:
             common["group_id"] = f"{prefix}-applier"
         log = self.out_dir / f"{phase}-{role}.log"
-        return PipelineProcess(role, self.env, {**common, **settings}, log).start()
+        return PipelineProcess(role, self.env, {**common, **settings}, log)
+
+    def start_process(
+        self, role: str, phase: str, settings: dict[str, object], prefix: str | None = None
+    ) -> PipelineProcess:
+        return self.pipeline_process(role, phase, settings, prefix).start()
 
     def _until(self, process: PipelineProcess, metric: str, rows: int, label: str) -> Measured:
         """Sample ``metric`` until it reaches ``rows``; the rate is from the first row to the last."""
@@ -473,14 +536,6 @@ def _applied_if_caught_up(producer: PipelineProcess, applier: PipelineProcess, e
     """The applier's applied count once the pipeline caught up with ``end`` (0: not yet)."""
     applied = applier.metrics().get(APPLIED, 0.0)
     return applied if caught_up(producer, applied, end) else 0.0
-
-
-def caught_up(producer: PipelineProcess, applied: float, end: tuple[str, int]) -> bool:
-    """The producer's committed checkpoint reached ``end`` and the applier applied (``applied``,
-    read before this) all the producer produced."""
-    produced = producer.metrics()
-    reached = producer_checkpoint(produced) >= (binlog_file_index(end[0]), end[1])
-    return reached and applied >= produced.get(PRODUCED, 0.0)
 
 
 # Compares the latency table without the target's extra applied_at column.
@@ -538,20 +593,6 @@ def percentile(values: list[float], pct: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1]
-
-
-def one_row(url: DatabaseUrl, sql: str) -> tuple[Any, ...]:
-    conn = w.connect(url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return tuple(cur.fetchone() or ())
-    finally:
-        conn.close()
-
-
-def checksum(url: DatabaseUrl, table: str) -> tuple[Any, ...]:
-    return (one_row(url, f"CHECKSUM TABLE {table}")[1], one_row(url, f"SELECT COUNT(*) FROM {table}")[0])
 
 
 def machine(source_admin: DatabaseUrl) -> dict[str, Any]:

@@ -59,6 +59,20 @@ def execute(url: DatabaseUrl, *statements: str) -> None:
         conn.close()
 
 
+def one_row(url: DatabaseUrl, sql: str) -> tuple[Any, ...]:
+    conn = connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return tuple(cur.fetchone() or ())
+    finally:
+        conn.close()
+
+
+def checksum(url: DatabaseUrl, table: str) -> tuple[Any, ...]:
+    return (one_row(url, f"CHECKSUM TABLE {table}")[1], one_row(url, f"SELECT COUNT(*) FROM {table}")[0])
+
+
 def binlog_position(url: DatabaseUrl) -> tuple[str, int]:
     conn = connect(url)
     try:

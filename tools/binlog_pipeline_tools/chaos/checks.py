@@ -18,7 +18,7 @@ from binlog_pipeline.core.dburl import DatabaseUrl
 from binlog_pipeline.core.kafka_admin import table_topics
 from binlog_pipeline.core.kafka_read import committed_reader, read_to_end
 from binlog_pipeline.ops.verify import Side, verify_table
-from binlog_pipeline_tools.bench.run import checksum
+from binlog_pipeline_tools.bench.workloads import checksum
 
 
 @dataclass

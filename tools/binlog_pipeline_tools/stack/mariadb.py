@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pymysql
 
@@ -39,7 +40,7 @@ def ensure_installed() -> None:
 
 @dataclass(frozen=True)
 class MariaDBServer:
-    name: str  # "source" or "target"
+    name: str  # "source", "target" or "replica"
     state_dir: Path
     port: int
     server_id: int
@@ -122,9 +123,13 @@ class MariaDBServer:
                 self._failure(f"mariadbd ({self.name}) did not answer in {timeout_s:.0f}s")
             ) from exc
 
-    def create_users(self, admin_password: str, app_user: str, app_password: str, grants: str) -> None:
-        """Idempotently create the TCP admin (root@127.0.0.1) and the least-privilege user."""
-        conn = pymysql.connect(unix_socket=self.socket, user="root", autocommit=True)
+    def connect_as_root(self) -> pymysql.connections.Connection[Any]:
+        """root over the Unix socket (no password: ``mariadb-install-db`` made it so), autocommit."""
+        return pymysql.connect(unix_socket=self.socket, user="root", autocommit=True, charset="utf8mb4")
+
+    def create_admin(self, admin_password: str) -> None:
+        """Idempotently create the TCP admin (root@127.0.0.1)."""
+        conn = self.connect_as_root()
         try:
             with conn.cursor() as cur:
                 for sql in (
@@ -133,6 +138,15 @@ class MariaDBServer:
                 ):
                     cur.execute(sql, (admin_password,))
                 cur.execute("GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+        finally:
+            conn.close()
+
+    def create_users(self, admin_password: str, app_user: str, app_password: str, grants: str) -> None:
+        """Idempotently create the TCP admin (root@127.0.0.1) and the least-privilege user."""
+        self.create_admin(admin_password)
+        conn = self.connect_as_root()
+        try:
+            with conn.cursor() as cur:
                 cur.execute(
                     f"CREATE USER IF NOT EXISTS '{app_user}'@'127.0.0.1' IDENTIFIED BY %s", (app_password,)
                 )
