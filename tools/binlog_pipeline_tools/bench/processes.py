@@ -3,6 +3,7 @@ CLIs), observed only from outside — their /metrics endpoint and the kernel's p
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import subprocess
@@ -115,8 +116,16 @@ class PipelineProcess:
     def metrics(self) -> dict[str, float]:
         """Every sample, keyed ``name{label=value,...}`` and summed per bare name too."""
         self.check_alive()
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as response:
-            text = response.read().decode()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as response:
+                text = response.read().decode()
+        except OSError:
+            # It exited between the check and the scrape: say so with its log, not a socket error.
+            if self.proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=2)
+            self.check_alive()
+            raise
         samples: dict[str, float] = {}
         for family in text_string_to_metric_families(text):
             for s in family.samples:
