@@ -93,6 +93,8 @@ class RowEvents:
         if table is None:
             at = f"{file}:{event.packet.log_pos}"
             table = self._compile(event.schema, event.table, columns, at)
+            if len(self._tables) >= _MAX_KNOWN_COLUMN_LISTS:  # new table ids after FLUSH TABLES…
+                self._tables.clear()
             self._tables[signature] = table
         if len(self._by_columns) >= _MAX_KNOWN_COLUMN_LISTS:  # lists of evicted table maps
             self._by_columns.clear()

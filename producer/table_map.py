@@ -25,8 +25,10 @@ from pymysqlreplication.row_event import TableMapEvent
 
 from binlog_pipeline.producer.binlog_event_base import set_base_attributes
 
-# Distinct table maps kept (a definition is a few hundred bytes plus its Column objects).
+# Distinct table maps kept, and their columns in all (a Column object is ~300 bytes: the
+# column budget bounds the cache near 30 MB whatever the tables' widths).
 CACHE_SIZE = 4096
+CACHE_COLUMNS = 100_000
 # The event header the packet starts with (OK byte + 19 header bytes), and the CRC32 footer: the
 # header and footer hold the event's position and time, so they are not part of the key.
 _HEADER = 20
@@ -43,6 +45,7 @@ _OPTIONS = (
 
 _library_init = TableMapEvent.__init__
 _parsed: OrderedDict[bytes, tuple[tuple[Any, ...], dict[str, Any]]] = OrderedDict()
+_parsed_columns = 0
 
 
 def _init_once_per_definition(
@@ -60,7 +63,7 @@ def _init_once_per_definition(
         return
     data = from_packet.packet._data
     key = bytes(data[_HEADER : len(data) - _FOOTER if kwargs.get("use_checksum") else len(data)])
-    options = tuple(kwargs.get(name) for name in _OPTIONS)
+    options = (*(kwargs.get(name) for name in _OPTIONS), bool(kwargs.get("use_checksum")))
     cached = _parsed.get(key)
     if cached is not None and cached[0] == options:
         _parsed.move_to_end(key)
@@ -69,12 +72,36 @@ def _init_once_per_definition(
         if self._processed:
             table_map[self.table_id] = self.table_obj
         return
-    _library_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
+    if kwargs.get("use_checksum"):
+        _library_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
+    else:
+        # The library stops reading the optional metadata 4 bytes before the end, where a CRC32
+        # would be, checksum or not: without one it missed the last block — MariaDB's primary
+        # key. Four bytes in the checksum's place let it read every block.
+        packet = from_packet.packet
+        packet._data = bytes(data) + bytes(_FOOTER)
+        try:
+            _library_init(self, from_packet, event_size, table_map, ctl_connection, **kwargs)
+        finally:
+            packet._data = data
     if self._processed:
         parsed = {k: v for k, v in self.__dict__.items() if k not in _PER_EVENT}
-        _parsed[key] = (options, parsed)
-        if len(_parsed) > CACHE_SIZE:
-            _parsed.popitem(last=False)
+        _remember(key, options, parsed)
+
+
+def _remember(key: bytes, options: tuple[Any, ...], parsed: dict[str, Any]) -> None:
+    """Keep a parse, evicting the least recently used ones beyond the budget — counted in
+    columns, since a parse's size grows with its table's width (FLUSH TABLES, a backup's read
+    lock or more tables than table_definition_cache give every table a new id, so new bytes)."""
+    global _parsed_columns
+    previous = _parsed.pop(key, None)
+    if previous is not None:
+        _parsed_columns -= len(previous[1].get("columns", ()))
+    _parsed[key] = (options, parsed)
+    _parsed_columns += len(parsed.get("columns", ()))
+    while len(_parsed) > 1 and (len(_parsed) > CACHE_SIZE or _parsed_columns > CACHE_COLUMNS):
+        _, (_, evicted) = _parsed.popitem(last=False)
+        _parsed_columns -= len(evicted.get("columns", ()))
 
 
 # What every event gets from BinLogEvent.__init__ (producer.binlog_event_base), not the parse.

@@ -186,7 +186,10 @@ class _Compiler:
         if kind == "record":
             return self._record(schema, namespace)
         if kind == "bytes" and schema.get("logicalType") == "decimal":
-            return _decimal_writer(int(schema["precision"]), int(schema.get("scale", 0)))
+            precision = int(schema.get("precision", 0))
+            if not 0 < precision <= _EXACT.prec:  # beyond it scaleb() would round
+                raise NotCompiled(f"decimal precision {precision}")
+            return _decimal_writer(precision, int(schema.get("scale", 0)))
         if isinstance(kind, str) and kind in _PRIMITIVES and "logicalType" not in schema:
             return _PRIMITIVES[kind]
         raise NotCompiled(f"type {kind!r}")
@@ -254,12 +257,12 @@ class _Compiler:
         return write
 
     def _branch_names(self, branch: Any, namespace: str) -> frozenset[str]:
-        """The names fastavro's (name, value) notation may use for ``branch``."""
+        """The name fastavro's (name, value) notation must use for ``branch``: its full name."""
         if isinstance(branch, dict) and branch.get("type") == "record":
             name = branch["name"]
-            full = name if "." in name else f"{branch.get('namespace', namespace)}.{name}".lstrip(".")
-            return frozenset({full, name})
+            return frozenset(
+                {name if "." in name else f"{branch.get('namespace', namespace)}.{name}".lstrip(".")}
+            )
         if isinstance(branch, str) and branch not in _PRIMITIVES:
-            full = branch if "." in branch else f"{namespace}.{branch}".lstrip(".")
-            return frozenset({full, branch})
+            return frozenset({branch if "." in branch else f"{namespace}.{branch}".lstrip(".")})
         return frozenset()

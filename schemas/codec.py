@@ -18,7 +18,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
-from binlog_pipeline.schemas.avro_writer import NotCompiled, compile_writer
+from binlog_pipeline.schemas.avro_writer import compile_writer
 from binlog_pipeline.schemas.columns import ColumnSpec
 
 MAGIC = b"\xc3\x01"
@@ -90,10 +90,10 @@ class WriterSchema:
     @cached_property
     def writer(self) -> Callable[[Any], bytes] | None:
         """The writer prepared for this schema (:mod:`binlog_pipeline.schemas.avro_writer`), or
-        None when the schema is outside its subset."""
+        None when the schema is outside its subset (:class:`NotCompiled`) or cannot be prepared."""
         try:
             return compile_writer(self.schema_json)
-        except NotCompiled:
+        except Exception:  # outside the subset, or a schema fastavro takes and this does not read
             return None
 
     def to_json(self) -> str:

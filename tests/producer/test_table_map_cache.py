@@ -126,3 +126,32 @@ def test_a_reused_parse_leaves_the_event_as_the_librarys_would(
 def comparable(value: Any) -> Any:
     """The library's OptionalMetaData has no equality of its own: compare its attributes."""
     return vars(value) if type(value).__name__ == "OptionalMetaData" else value
+
+
+@pytest.fixture
+def checksum_none(services: Services) -> Iterator[None]:
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        cur.execute("SET GLOBAL binlog_checksum = 'NONE'")
+    try:
+        yield
+    finally:
+        with connect(services.source_admin) as conn, conn.cursor() as cur:
+            cur.execute("SET GLOBAL binlog_checksum = 'CRC32'")
+
+
+def test_keys_are_read_without_binlog_checksums(
+    services: Services, source_db: str, checksum_none: None
+) -> None:
+    """With binlog_checksum=NONE the table map's last metadata block (MariaDB's primary key) is
+    read too: the library stops 4 bytes early, where a checksum would be — a table would be
+    published as keyless."""
+    with connect(services.source_admin) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{source_db}`.one (id INT PRIMARY KEY, v INT)")
+        cur.execute(f"CREATE TABLE `{source_db}`.two (a INT, b INT, v INT, PRIMARY KEY (a, b))")
+        file, pos = query(services.source_admin, "SHOW MASTER STATUS")[0][:2]
+        cur.execute(f"INSERT INTO `{source_db}`.one VALUES (1, 1)")
+        cur.execute(f"INSERT INTO `{source_db}`.two VALUES (1, 2, 3)")
+
+    rows = list(read_rows(services, BinlogPosition(file, pos), source_db, 2))
+
+    assert [r.table.schema.primary_key for r in rows] == [("id",), ("a", "b")]

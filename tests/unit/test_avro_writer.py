@@ -171,3 +171,32 @@ def assert_same_outcome(schema: WriterSchema, record: Any) -> None:
     except Exception as exc:
         got = type(exc)
     assert got == expected
+
+
+def record_schema(field_type: Any) -> WriterSchema:
+    return WriterSchema.build(
+        {"type": "record", "name": "R", "namespace": "t", "fields": [{"name": "f", "type": field_type}]},
+        kind="change",
+    )
+
+
+def test_a_decimal_wider_than_the_writers_exact_context_is_fastavros() -> None:
+    """Beyond 200 digits scaleb() would round: such a schema is not compiled, fastavro writes it."""
+    schema = record_schema({"type": "bytes", "logicalType": "decimal", "precision": 300, "scale": 0})
+    assert schema.writer is None
+    assert_same_outcome(schema, {"f": Decimal("9" * 250)})
+
+
+def test_a_schema_the_writer_cannot_prepare_is_fastavros() -> None:
+    """A decimal without a precision (fastavro takes the schema): encode() neither raises nor differs."""
+    schema = record_schema({"type": "bytes", "logicalType": "decimal"})
+    assert schema.writer is None
+    assert_same_outcome(schema, {"f": b"\x01"})
+
+
+def test_the_union_notation_takes_the_full_name_only() -> None:
+    """fastavro refuses ("Row", …) where the branch's full name is namespace.Row: so does encode()."""
+    table = TableSchema("db", "t", (ColumnSpec("a", ColumnKind.INT),), ())
+    record = envelope(table, None, {"a": 1})
+    record["after"] = ("Row", {"a": 1})
+    assert_same_outcome(table.value_schema(), record)
