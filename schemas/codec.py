@@ -18,6 +18,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
+from binlog_pipeline.schemas.avro_reader import compile_reader
 from binlog_pipeline.schemas.avro_writer import NotCompiled, compile_writer
 from binlog_pipeline.schemas.columns import ColumnSpec
 
@@ -93,6 +94,15 @@ class WriterSchema:
         None when the schema is outside its subset."""
         try:
             return compile_writer(self.schema_json)
+        except NotCompiled:
+            return None
+
+    @cached_property
+    def reader(self) -> Callable[[bytes, int], Any] | None:
+        """The reader prepared for this schema (:mod:`binlog_pipeline.schemas.avro_reader`), or
+        None when the schema is outside its subset."""
+        try:
+            return compile_reader(self.schema_json)
         except NotCompiled:
             return None
 
@@ -181,10 +191,26 @@ class SchemaStore:
         schema = self._by_fingerprint.get(fp)
         if schema is None:
             raise DecodeError(f"unknown writer schema fingerprint {fp.hex()}")
+        return Decoded(schema, read(schema, data))
+
+
+def read(schema: WriterSchema, data: bytes) -> dict[str, Any]:
+    """The record in the body of ``data`` (after the 10-byte header): by the schema's prepared
+    reader, or — for input that reader refuses (corrupt, cut short) — by fastavro, whose record or
+    error is then the answer; an error is a :class:`DecodeError`."""
+    reader = schema.reader
+    if reader is not None:
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(data[10:]), schema.parsed, None)
-        except Exception as exc:  # fastavro raises many types on corrupt input
-            raise DecodeError(f"corrupt Avro body for schema {fp.hex()}: {exc}") from exc
-        if not isinstance(record, dict):
-            raise DecodeError(f"schema {fp.hex()} does not describe a record")
-        return Decoded(schema, record)
+            record = reader(data, 10)
+        except Exception:  # any refusal: fastavro has the last word
+            pass
+        else:
+            assert isinstance(record, dict)  # the prepared reader reads records only
+            return record
+    try:
+        record = fastavro.schemaless_reader(io.BytesIO(data[10:]), schema.parsed, None)
+    except Exception as exc:  # fastavro raises many types on corrupt input
+        raise DecodeError(f"corrupt Avro body for schema {schema.fingerprint.hex()}: {exc}") from exc
+    if not isinstance(record, dict):
+        raise DecodeError(f"schema {schema.fingerprint.hex()} does not describe a record")
+    return record
