@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
@@ -159,8 +159,10 @@ def encode(schema: WriterSchema, record: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(NamedTuple):
+    """A decoded message (a named tuple: made once per message, and a frozen dataclass's
+    ``__init__`` costs several times as much)."""
+
     schema: WriterSchema
     record: dict[str, Any]
 
@@ -177,6 +179,9 @@ class SchemaStore:
     def __contains__(self, fp: bytes) -> bool:
         return fp in self._by_fingerprint
 
+    def get(self, fp: bytes) -> WriterSchema | None:
+        return self._by_fingerprint.get(fp)
+
     def __len__(self) -> int:
         return len(self._by_fingerprint)
 
@@ -190,8 +195,13 @@ class SchemaStore:
         fp = self.fingerprint_of(data)
         schema = self._by_fingerprint.get(fp)
         if schema is None:
-            raise DecodeError(f"unknown writer schema fingerprint {fp.hex()}")
+            schema = self.unknown(fp)
         return Decoded(schema, read(schema, data))
+
+    def unknown(self, fp: bytes) -> WriterSchema:
+        """The schema of a fingerprint the store does not hold: a store that can look further
+        (:class:`binlog_pipeline.core.schema_store.TopicSchemaStore`) does; this one cannot."""
+        raise DecodeError(f"unknown writer schema fingerprint {fp.hex()}")
 
 
 def read(schema: WriterSchema, data: bytes) -> dict[str, Any]:
