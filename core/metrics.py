@@ -15,7 +15,7 @@ import math
 import threading
 from collections.abc import Iterator, Sequence
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -31,14 +31,16 @@ class BulkHistogram(Collector):
     :class:`Histogram` takes one per call: observed per row change, that was ~3% of the applier's
     time). Its samples are a Histogram's: ``_bucket{le=...}``, ``_count``, ``_sum``."""
 
-    def __init__(self, name: str, documentation: str, buckets: Sequence[float]) -> None:
+    def __init__(
+        self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry = REGISTRY
+    ) -> None:
         self._name = name
         self._documentation = documentation
         self._bounds = (*buckets, math.inf)
         self._counts = [0] * len(self._bounds)
         self._sum = 0.0
         self._lock = threading.Lock()
-        REGISTRY.register(self)
+        registry.register(self)
 
     def observe(self, value: float, times: int = 1) -> None:
         """Count ``times`` observations of ``value`` (in the first bucket whose bound is ≥ it)."""
