@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from binlog_pipeline.schemas.codec import Decoded, DecodeError
 from binlog_pipeline.schemas.columns import ColumnSpec
 from binlog_pipeline.schemas.ddl_session import DdlSession
 
 
-@dataclass(frozen=True)
-class Coordinates:
+class Coordinates(NamedTuple):
+    """Where a message is. A named tuple, not a frozen dataclass: one is made per message, and a
+    frozen dataclass's ``__init__`` costs twice as much."""
+
     topic: str
     partition: int
     offset: int
@@ -25,8 +27,11 @@ class Coordinates:
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RowChange:
+    """One row change. Never changed once decoded — but not a frozen dataclass: one is made per
+    message, and a frozen ``__init__`` (an ``object.__setattr__`` per field) cost ~1.2 µs of it."""
+
     where: Coordinates
     database: str
     table: str
@@ -43,8 +48,10 @@ class RowChange:
         row = image if image is not None else (self.after if self.after is not None else self.before)
         assert row is not None
         if self.primary_key:
-            return tuple(row[name] for name in self.primary_key)
-        return tuple(row[spec.name] for spec in self.columns)
+            if len(self.primary_key) == 1:  # the usual case, on the per-row path (coalesce)
+                return (row[self.primary_key[0]],)
+            return tuple([row[name] for name in self.primary_key])
+        return tuple([row[spec.name] for spec in self.columns])
 
     def describe_key(self) -> str:
         row = self.after if self.after is not None else self.before
@@ -96,10 +103,25 @@ def decode(store: SchemaLookup, where: Coordinates, value: bytes | None) -> Mess
     if value is None:
         raise BadMessage(where, "empty message value (tombstone) in a table topic")
     try:
-        decoded = store.decode(value)
+        schema, record = store.decode(value)
     except DecodeError as exc:
         raise BadMessage(where, str(exc)) from exc
-    schema, record = decoded.schema, decoded.record
+    if schema.kind == "change":  # the usual case first: this runs per message
+        names = schema.renamed_columns
+        source = record["source"]
+        return RowChange(
+            where,
+            source["db"],
+            source["table"],
+            record["op"],
+            record["before"] if names is None else _rename(record["before"], names),
+            record["after"] if names is None else _rename(record["after"], names),
+            schema.columns,
+            schema.primary_key,
+            len(value),
+            value,
+            int(source["ts_sec"]),
+        )
     if schema.kind == "schema_change":
         return SchemaChange(
             where,
@@ -114,23 +136,7 @@ def decode(store: SchemaLookup, where: Coordinates, value: bytes | None) -> Mess
             tuple((p["topic"], int(p["partitions"])) for p in record.get("participants") or ()),
             f"{record['source']['server_id']}:{record['source']['file']}:{record['source']['pos']}",
         )
-    if schema.kind != "change":
-        raise BadMessage(where, f"unexpected record kind {schema.kind!r} in a table topic")
-    names = schema.renamed_columns
-    source = record["source"]
-    return RowChange(
-        where,
-        source["db"],
-        source["table"],
-        record["op"],
-        _rename(record["before"], names),
-        _rename(record["after"], names),
-        schema.columns,
-        schema.primary_key,
-        len(value),
-        value,
-        int(source["ts_sec"]),
-    )
+    raise BadMessage(where, f"unexpected record kind {schema.kind!r} in a table topic")
 
 
 def _rename(image: dict[str, Any] | None, names: dict[str, str] | None) -> dict[str, Any] | None:

@@ -403,7 +403,7 @@ class ApplierRunner:
     def _apply(self, batch: Batch) -> None:
         held: set[tuple[str, int]] = set()
         for whole in _segments(batch.entries):
-            segment = [e for e in whole if partition_of(e) not in held]
+            segment = [e for e in whole if partition_of(e) not in held] if held else whole
             if not segment:
                 continue
             first = segment[0]
@@ -578,10 +578,8 @@ class ApplierRunner:
         return run
 
     def _commit(self, segment: list[Entry], apply: Callable[[Any], None]) -> None:
-        offsets: Offsets = {}
-        for entry in segment:
-            key = partition_of(entry)
-            offsets[key] = max(offsets.get(key, 0), entry.where.offset + 1)
+        # a partition's messages are in offset order in a batch (Batch.add): its last one's is the highest
+        offsets: Offsets = {(e.where.topic, e.where.partition): e.where.offset + 1 for e in segment}
         for key, offset in offsets.items():
             if offset <= self.positions.get(key, -1) and self.positions.get(key, -1) >= 0:
                 raise PipelineError(f"bug: checkpoint for {key} would move backwards to {offset}")
@@ -602,22 +600,23 @@ class ApplierRunner:
         self._observe_commit(segment, offsets)
 
     def _observe_commit(self, messages: list[Entry], offsets: Offsets) -> None:
-        """Metrics of a batch whose COMMIT returned (never of one that may be retried)."""
+        """Metrics of a batch whose COMMIT returned (never of one that may be retried): counted
+        per batch — per (table, op) and per source second — not per row."""
         now = time.time()
-        applied: Counter[tuple[str, str]] = Counter()
-        newest = 0
-        for message in messages:
-            if isinstance(message, RowChange):
-                applied[(f"{message.database}.{message.table}", message.op)] += 1
-                APPLIER_END_TO_END_SECONDS.observe(max(now - message.source_ts, 0.0))
-                newest = max(newest, message.source_ts)
-            elif isinstance(message, SchemaChange):
-                APPLIER_SCHEMA_CHANGES.labels(f"{message.database}.{message.table}").inc()
-        for (table, op), count in applied.items():
-            APPLIER_ROWS_APPLIED.labels(table, op).inc(count)
-        if applied:
-            APPLIER_BATCH_ROWS.observe(sum(applied.values()))
-            APPLIER_END_TO_END_LAG.set(max(now - newest, 0.0))
+        changes = [m for m in messages if type(m) is RowChange]
+        if len(changes) < len(messages):
+            for message in messages:
+                if isinstance(message, SchemaChange):
+                    APPLIER_SCHEMA_CHANGES.labels(f"{message.database}.{message.table}").inc()
+        if changes:
+            applied = Counter([(c.database, c.table, c.op) for c in changes])
+            for (database, table, op), count in applied.items():
+                APPLIER_ROWS_APPLIED.labels(f"{database}.{table}", op).inc(count)
+            seconds = Counter([c.source_ts for c in changes])
+            for source_ts, count in seconds.items():
+                APPLIER_END_TO_END_SECONDS.observe(max(now - source_ts, 0.0), count)
+            APPLIER_BATCH_ROWS.observe(len(changes))
+            APPLIER_END_TO_END_LAG.set(max(now - max(seconds), 0.0))
         for (topic, partition), offset in offsets.items():
             APPLIER_CHECKPOINT_OFFSET.labels(topic, str(partition)).set(offset)
         if self._dlq_pending and self._settings.dead_letter_topic:

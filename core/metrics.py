@@ -9,12 +9,55 @@ which MySQL and MariaDB record in whole seconds.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import bisect
+import itertools
+import math
+import threading
+from collections.abc import Iterator, Sequence
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 NS = "binlog_pipeline"
 ROW_BUCKETS = (1, 10, 50, 100, 500, 1000, 2000, 5000, 10000, 50000)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 E2E_BUCKETS = (0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+
+
+class BulkHistogram(Collector):
+    """A histogram that counts many observations of one value in one call (prometheus-client's
+    :class:`Histogram` takes one per call: observed per row change, that was ~3% of the applier's
+    time). Its samples are a Histogram's: ``_bucket{le=...}``, ``_count``, ``_sum``."""
+
+    def __init__(
+        self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry = REGISTRY
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._bounds = (*buckets, math.inf)
+        self._counts = [0] * len(self._bounds)
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe(self, value: float, times: int = 1) -> None:
+        """Count ``times`` observations of ``value`` (in the first bucket whose bound is ≥ it)."""
+        index = bisect.bisect_left(self._bounds, value)
+        with self._lock:
+            self._counts[index] += times
+            self._sum += value * times
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        buckets = [
+            (floatToGoString(bound), cumulative)  # type: ignore[no-untyped-call]  # Histogram's own le labels
+            for bound, cumulative in zip(self._bounds, itertools.accumulate(counts), strict=True)
+        ]
+        yield HistogramMetricFamily(self._name, self._documentation, buckets=buckets, sum_value=total)
+
 
 # --- both processes ---------------------------------------------------------------------------
 RETRIES = Counter(
@@ -74,7 +117,7 @@ APPLIER_OFFSET_COMMIT_SECONDS = Histogram(
     "Kafka offset commit after the target COMMIT.",
     buckets=LATENCY_BUCKETS,
 )
-APPLIER_END_TO_END_SECONDS = Histogram(
+APPLIER_END_TO_END_SECONDS = BulkHistogram(
     f"{NS}_applier_end_to_end_seconds",
     "Per row change: target COMMIT time minus source event time (whole-second source clock).",
     buckets=E2E_BUCKETS,

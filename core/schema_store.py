@@ -7,7 +7,7 @@ from typing import Any
 
 from binlog_pipeline.core.errors import TransientError
 from binlog_pipeline.core.kafka_read import committed_reader, read_to_end, undecided
-from binlog_pipeline.schemas.codec import Decoded, DecodeError, SchemaStore, WriterSchema
+from binlog_pipeline.schemas.codec import DecodeError, SchemaStore, WriterSchema
 
 
 class TopicSchemaStore(SchemaStore):
@@ -31,20 +31,20 @@ class TopicSchemaStore(SchemaStore):
                 self.add(WriterSchema.from_json(value))
             self._next_offset = (msg.offset() or 0) + 1
 
-    def decode(self, data: bytes) -> Decoded:
-        fingerprint = self.fingerprint_of(data)
-        if fingerprint not in self:
-            self.refresh()
-            # A message's schema is written in the message's own transaction, but the commit
-            # reaches each partition separately: the message may be readable before its schema.
-            if fingerprint not in self and undecided(
-                self._kafka_conf, self._topic, 0, timeout_s=self._timeout_s
-            ):
-                raise TransientError(
-                    f"writer schema {fingerprint.hex()} is not in {self._topic} yet, which holds a "
-                    "transaction not decided yet: reading it again once it is"
-                )
-        return super().decode(data)
+    def unknown(self, fp: bytes) -> WriterSchema:
+        """Read the schemas committed since the last look, then take ``fp``'s."""
+        self.refresh()
+        schema = self.get(fp)
+        if schema is not None:
+            return schema
+        # A message's schema is written in the message's own transaction, but the commit reaches
+        # each partition separately: the message may be readable before its schema.
+        if undecided(self._kafka_conf, self._topic, 0, timeout_s=self._timeout_s):
+            raise TransientError(
+                f"writer schema {fp.hex()} is not in {self._topic} yet, which holds a "
+                "transaction not decided yet: reading it again once it is"
+            )
+        return super().unknown(fp)
 
     def close(self) -> None:
         self._consumer.close()

@@ -13,11 +13,12 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
+from binlog_pipeline.schemas.avro_reader import compile_reader
 from binlog_pipeline.schemas.avro_writer import compile_writer
 from binlog_pipeline.schemas.columns import ColumnSpec
 
@@ -96,6 +97,15 @@ class WriterSchema:
         except Exception:  # outside the subset, or a schema fastavro takes and this does not read
             return None
 
+    @cached_property
+    def reader(self) -> Callable[[bytes, int], Any] | None:
+        """The reader prepared for this schema (:mod:`binlog_pipeline.schemas.avro_reader`), or
+        None when the schema is outside its subset (:class:`NotCompiled`) or cannot be prepared."""
+        try:
+            return compile_reader(self.schema_json)
+        except Exception:  # outside the subset, or a schema fastavro takes and this does not read
+            return None
+
     def to_json(self) -> str:
         """What goes to the schema topic: the schema plus the contract's metadata."""
         return json.dumps(
@@ -149,8 +159,10 @@ def encode(schema: WriterSchema, record: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(NamedTuple):
+    """A decoded message (a named tuple: made once per message, and a frozen dataclass's
+    ``__init__`` costs several times as much)."""
+
     schema: WriterSchema
     record: dict[str, Any]
 
@@ -167,6 +179,9 @@ class SchemaStore:
     def __contains__(self, fp: bytes) -> bool:
         return fp in self._by_fingerprint
 
+    def get(self, fp: bytes) -> WriterSchema | None:
+        return self._by_fingerprint.get(fp)
+
     def __len__(self) -> int:
         return len(self._by_fingerprint)
 
@@ -180,11 +195,32 @@ class SchemaStore:
         fp = self.fingerprint_of(data)
         schema = self._by_fingerprint.get(fp)
         if schema is None:
-            raise DecodeError(f"unknown writer schema fingerprint {fp.hex()}")
+            schema = self.unknown(fp)
+        return Decoded(schema, read(schema, data))
+
+    def unknown(self, fp: bytes) -> WriterSchema:
+        """The schema of a fingerprint the store does not hold: a store that can look further
+        (:class:`binlog_pipeline.core.schema_store.TopicSchemaStore`) does; this one cannot."""
+        raise DecodeError(f"unknown writer schema fingerprint {fp.hex()}")
+
+
+def read(schema: WriterSchema, data: bytes) -> dict[str, Any]:
+    """The record in the body of ``data`` (after the 10-byte header): by the schema's prepared
+    reader, or — for input that reader refuses (corrupt, cut short) — by fastavro, whose record or
+    error is then the answer; an error is a :class:`DecodeError`."""
+    reader = schema.reader
+    if reader is not None:
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(data[10:]), schema.parsed, None)
-        except Exception as exc:  # fastavro raises many types on corrupt input
-            raise DecodeError(f"corrupt Avro body for schema {fp.hex()}: {exc}") from exc
-        if not isinstance(record, dict):
-            raise DecodeError(f"schema {fp.hex()} does not describe a record")
-        return Decoded(schema, record)
+            record = reader(data, 10)
+        except Exception:  # any refusal: fastavro has the last word
+            pass
+        else:
+            assert isinstance(record, dict)  # the prepared reader reads records only
+            return record
+    try:
+        record = fastavro.schemaless_reader(io.BytesIO(data[10:]), schema.parsed, None)
+    except Exception as exc:  # fastavro raises many types on corrupt input
+        raise DecodeError(f"corrupt Avro body for schema {schema.fingerprint.hex()}: {exc}") from exc
+    if not isinstance(record, dict):
+        raise DecodeError(f"schema {schema.fingerprint.hex()} does not describe a record")
+    return record
