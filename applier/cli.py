@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-
 import typer
 
 from binlog_pipeline.applier.runner import ApplierRunner
@@ -22,6 +20,7 @@ from binlog_pipeline.core.cli_common import (
     run_until_signalled,
     start_endpoints,
 )
+from binlog_pipeline.core.garbage_collection import collect_rarely
 
 app = typer.Typer(add_completion=False)
 
@@ -59,17 +58,6 @@ def run(
         run_until_signalled(
             "applier", "finishing the current batch", lambda stop: ApplierRunner(settings, stop, health).run()
         )
-
-
-def collect_rarely() -> None:
-    """Run the cyclic garbage collector rarely. A batch makes ~6 container objects per change (the
-    decoded record's dicts, the change): at the default threshold (700 allocations) the collector
-    ran hundreds of times a batch, its older generations walking the batch again and again —
-    ~9% of the applier's CPU on the bench's bulk rows. What the applier makes is freed by
-    reference counting (no cycles), so the collector has almost nothing to find; the start-up
-    objects are frozen out of its walks."""
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
 
 
 def main() -> None:

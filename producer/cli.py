@@ -23,6 +23,7 @@ from binlog_pipeline.core.cli_common import (
     run_until_signalled,
     start_endpoints,
 )
+from binlog_pipeline.core.garbage_collection import collect_rarely
 from binlog_pipeline.producer.clients import real_clients
 from binlog_pipeline.producer.publisher import ProducerFenced
 from binlog_pipeline.producer.runner import ProducerRunner
@@ -73,6 +74,7 @@ def run(
         log_format=log_format,
     )
     health = start_endpoints(settings)
+    collect_rarely()
     with expected_errors(EXIT_FAILED, PRODUCER_EXITS):
         run_until_signalled(
             "producer",
