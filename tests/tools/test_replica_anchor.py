@@ -76,13 +76,15 @@ def native(services: Services, home: Path, backlog: Backlog) -> NativeReplica:
 
 
 def test_native_replica_drains_the_backlog_serial_and_parallel(
-    mariadb_source: Services, source_db: str, tmp_path: Path
+    mariadb_source: Services, source_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Provisioned up to the backlog's start, the replica replays the backlog from the same
     starting rows serially and with parallel threads, ends CHECKSUM-equal to the source each time,
-    and is stopped with its datadir removed afterwards."""
+    and is stopped with its datadir removed afterwards. Its home is a relative path, as under
+    bench's default --out-dir (mariadbd resolved a relative datadir against /usr)."""
     backlog = write_backlog(mariadb_source, source_db)
-    anchor = native(mariadb_source, tmp_path, backlog)
+    monkeypatch.chdir(tmp_path)
+    anchor = native(mariadb_source, Path("logs"), backlog)
     with anchor:
         pid = anchor.replica.pid
         starting = w.checksum(anchor.replica.admin_url, f"`{STARTING_ROWS_DB}`.t1")

@@ -48,7 +48,10 @@ class MariaDBServer:
 
     @property
     def home(self) -> Path:
-        return self.state_dir / self.name
+        # Absolute: mariadb-install-db and mariadbd resolve a relative datadir against their
+        # basedir (/usr), not the caller's directory — `bench` puts its replica under a relative
+        # --out-dir (bench/results) by default.
+        return (self.state_dir / self.name).absolute()
 
     @property
     def datadir(self) -> Path:
